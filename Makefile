@@ -1,0 +1,14 @@
+# The two commands of the README. Both set everything up first (idempotent).
+.PHONY: setup demo test bench
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/bagkit report examples/cohort.csv --visits examples/visits.csv -o out --force
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+bench: setup
+	.venv/bin/python benchmarks/run_all.py

@@ -1,0 +1,30 @@
+"""One family of errors, written for people: what was found, what was expected, how to fix it."""
+from __future__ import annotations
+
+
+class BagkitError(Exception):
+    """Base class of every error bagkit raises on purpose."""
+
+
+class CohortError(BagkitError, ValueError):
+    """The cohort table (or the visits table) does not meet the contract."""
+
+
+class OutputExistsError(BagkitError, FileExistsError):
+    """An output folder already exists and overwriting was not asked for."""
+
+
+class RBridgeError(BagkitError, RuntimeError):
+    """R, rpy2 or an R package is missing, or R code failed."""
+
+
+class AnalysisError(BagkitError, ValueError):
+    """An analysis cannot be run on the data it was given (too few events, a constant covariate, ...)."""
+
+
+class PredictorError(BagkitError):
+    """A brain-age predictor could not be found, loaded, fitted or run."""
+
+
+class ImageError(BagkitError, ValueError):
+    """A scan cannot be read or does not meet the input contract (3-D, near 1 mm, non-empty brain)."""

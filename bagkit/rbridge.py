@@ -1,0 +1,165 @@
+"""The one door to R.
+
+Only this module imports rpy2. It starts R lazily (the first time an analysis
+asks for it), sources the ``.R`` files of bagkit's ``r/`` folder into private
+environments with ``STAP``, converts pandas ↔ R with a local converter (never
+``pandas2ri.activate()``), turns R warnings into Python warnings and R errors
+into :class:`~bagkit.errors.RBridgeError`.
+
+    result = run_r("match_groups", script="matching.R", data=frame, covariates=["x1", "x2"])
+
+R functions called this way return a named list; it comes back as a ``dict`` of
+pandas DataFrames, numpy arrays and Python scalars (length-1 vectors).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bagkit.errors import RBridgeError
+
+__all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "RWarning"]
+
+_INSTALL_HINT = ("Install R and the R packages from Debian (apt-get install r-base-core r-base-dev "
+                 "r-cran-matchit r-cran-survival) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
+                 "does both).")
+_DEBIAN = {"MatchIt": "r-cran-matchit", "survival": "r-cran-survival", "pROC": "r-cran-proc"}
+
+
+class RWarning(UserWarning):
+    """A warning R raised while bagkit ran R code."""
+
+
+def r_scripts_dir() -> Path:
+    """Where the ``.R`` files are: ``bagkit/r`` in a wheel, the repository's ``r/`` in an editable install."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "r", here.parent / "r"):
+        if (candidate / "bridge.R").is_file():
+            return candidate
+    raise RBridgeError(f"bagkit's R scripts (bridge.R) were not found next to {here}; the installation "
+                       f"is incomplete — reinstall bagkit")
+
+
+@functools.lru_cache(maxsize=None)
+def _rpy2():
+    """Import rpy2 (starting R) once; a clear error when R or rpy2 is missing."""
+    os.environ.setdefault("RPY2_CFFI_MODE", "ABI")
+    try:
+        import rpy2.robjects as robjects
+        from rpy2.rinterface_lib import callbacks
+        from rpy2.robjects import default_converter, numpy2ri, pandas2ri
+        from rpy2.robjects.conversion import localconverter
+        from rpy2.robjects.packages import STAP
+        from rpy2.rinterface_lib.embedded import RRuntimeError
+    except Exception as error:  # ImportError, or R itself failing to start
+        raise RBridgeError(f"R is not available through rpy2 ({type(error).__name__}: {error}). "
+                           + _INSTALL_HINT) from None
+    # R's console output is not for the user of a Python library: keep it quiet.
+    callbacks.consolewrite_print = lambda text: None
+    callbacks.consolewrite_warnerror = lambda text: None
+    converter = default_converter + numpy2ri.converter + pandas2ri.converter
+    return robjects, converter, localconverter, STAP, RRuntimeError
+
+
+@functools.lru_cache(maxsize=None)
+def _script(name: str):
+    robjects, converter, localconverter, STAP, RRuntimeError = _rpy2()
+    path = r_scripts_dir() / name
+    if not path.is_file():
+        raise RBridgeError(f"R script {name} not found in {path.parent}")
+    try:
+        return STAP(path.read_text(encoding="utf-8"), name.removesuffix(".R"))
+    except RRuntimeError as error:
+        raise RBridgeError(f"R could not load {path}: {error}") from None
+
+
+def require_r_packages(*names: str) -> None:
+    """Raise a clear error naming the Debian package when an R package is missing."""
+    bridge = _script("bridge.R")
+    missing = [n for n in names if not bool(bridge.bagkit_has_package(n)[0])]
+    if missing:
+        packages = " ".join(_DEBIAN.get(n, f"r-cran-{n.lower()}") for n in missing)
+        raise RBridgeError(f"R package(s) {', '.join(missing)} not installed; install them with "
+                           f"apt-get install {packages}")
+
+
+def r_versions(*packages: str) -> dict[str, str]:
+    """R's version and the versions of the given R packages (for the provenance page)."""
+    robjects = _rpy2()[0]
+    bridge = _script("bridge.R")
+    out = {"R": str(robjects.r("R.version.string")[0])}
+    for name in packages:
+        version = bridge.bagkit_package_version(name)[0]
+        out[name] = str(version) if version is not robjects.NA_Character else "not installed"
+    return out
+
+
+def _to_r(value: Any):
+    if isinstance(value, pd.DataFrame):
+        frame = value.copy()
+        frame.columns = [str(c) for c in frame.columns]
+        return frame.reset_index(drop=True)
+    if isinstance(value, (list, tuple)):
+        if all(isinstance(v, str) for v in value):
+            return _rpy2()[0].StrVector(list(value))
+        return np.asarray(value)
+    if value is None:
+        return _rpy2()[0].NULL
+    return value
+
+
+def _to_python(obj):
+    """R values (as the local converter hands them over) → dicts, DataFrames, arrays, scalars."""
+    from rpy2.rinterface_lib.sexp import NULLType
+    from rpy2.rlike.container import OrdDict
+    if obj is None or isinstance(obj, NULLType):
+        return None
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if isinstance(obj, (OrdDict, dict)):
+        items = list(obj.items())
+        if items and all(k for k, _ in items):
+            return {str(k): _to_python(v) for k, v in items}
+        return [_to_python(v) for _, v in items]
+    if isinstance(obj, (str, int, float, bool)):
+        return obj
+    array = obj if isinstance(obj, np.ndarray) else np.asarray(list(obj))
+    if array.dtype.kind == "U":
+        array = array.astype(object)
+    if array.ndim == 1 and array.size == 1:
+        return array[0].item() if hasattr(array[0], "item") else array[0]
+    return array
+
+
+def run_r(function: str, script: str, **arguments: Any) -> Any:
+    """Call ``function`` of ``r/<script>`` with keyword arguments; return its value in Python.
+
+    DataFrames go to R as data.frames, lists of strings as character vectors, numpy arrays as
+    vectors. R warnings are re-raised as :class:`RWarning`; R errors become RBridgeError.
+    """
+    robjects, converter, localconverter, STAP, RRuntimeError = _rpy2()
+    module = _script(script)
+    bridge = _script("bridge.R")
+    r_function = getattr(module, function.replace(".", "_"), None)
+    if r_function is None:
+        raise RBridgeError(f"R function {function} not found in {script}")
+    try:
+        with localconverter(converter):
+            r_args = robjects.vectors.ListVector({k: _to_r(v) for k, v in arguments.items()}) \
+                if arguments else robjects.vectors.ListVector({})
+            out = bridge.bagkit_call(r_function, r_args)
+            out = _to_python(out)
+            value, caught = out["value"], out["warnings"]
+    except RRuntimeError as error:
+        message = str(error).strip() or "R reported an error"
+        raise RBridgeError(f"R error in {script}::{function}: {message}") from None
+    if caught is not None:
+        for message in np.atleast_1d(caught):
+            warnings.warn(f"R ({function}): {message}", RWarning, stacklevel=2)
+    return value

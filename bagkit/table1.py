@@ -1,0 +1,196 @@
+"""Table 1: per-group descriptions and the paper's tests, for whatever columns a cohort has.
+
+The same engine makes Table 2 (the matched comparison): :func:`compare_groups`
+takes the variables to describe and the names to give the rows in the tidy table.
+
+Tests, as the paper's Methods: continuous variables by one-way ANOVA with Tukey
+HSD pairwise p (Student's t-test when two groups), categorical by chi-square,
+EDSS by Wilcoxon rank-sum (Kruskal–Wallis overall when more than two groups).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bagkit.cohort import Cohort
+from bagkit.comparisons import (Comparison, anova_tukey, chi_square, kruskal, mean_ci, pairs_for, rank_sum,
+                                student_t)
+from bagkit.results import tidy_frame
+
+__all__ = ["Variable", "TABLE1_VARIABLES", "VariableSummary", "GroupTable", "compare_groups", "table1"]
+
+BASELINE, BRAIN_AGE, FOLLOWUP = "Baseline", "Deep-learning derived brain age", "Follow up"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A row of a group table.
+
+    kind: ``mean`` (mean ± SD [min–max]), ``mean_ci`` (mean ± SD (95% CI)), ``median``
+    (median (IQR) [min–max]), ``proportion`` (n/N (%) of ``level``) or ``count`` (n (%) of the
+    group having a value, e.g. follow-up). ``followup_only``: describe only subjects with follow-up.
+    """
+
+    column: str
+    kind: str
+    section: str = BASELINE
+    level: object = None
+    followup_only: bool = False
+    decimals: int = 1
+
+
+TABLE1_VARIABLES: tuple[Variable, ...] = (
+    Variable("age", "mean"),
+    Variable("sex", "proportion", level="F"),
+    Variable("aqp4", "proportion", level="pos"),
+    Variable("age_at_diagnosis", "mean"),
+    Variable("disease_duration", "mean"),
+    Variable("dmt", "proportion", level=1.0),
+    Variable("edss", "median"),
+    Variable("brain_volume_ml", "mean"),
+    Variable("nbv", "mean", decimals=3),
+    Variable("lesion_volume_ml", "mean"),
+    Variable("brain_age", "mean", section=BRAIN_AGE),
+    Variable("bag", "mean_ci", section=BRAIN_AGE),
+    Variable("brain_age_sd", "mean_ci", section=BRAIN_AGE),
+    Variable("followup_years", "count", section=FOLLOWUP),
+    Variable("followup_years", "mean", section=FOLLOWUP, followup_only=True),
+    Variable("worsening", "proportion", section=FOLLOWUP, level=1.0, followup_only=True),
+)
+
+
+@dataclass(frozen=True)
+class VariableSummary:
+    """One described variable: statistics per group and the tests between groups."""
+
+    variable: Variable
+    label: str
+    per_group: Mapping[str, Mapping[str, float]]
+    tests: tuple[Comparison, ...]
+
+    @property
+    def term(self) -> str:
+        return "followup" if self.variable.kind == "count" else self.variable.column
+
+    def test(self, contrast: str) -> Comparison | None:
+        return next((t for t in self.tests if t.contrast == contrast), None)
+
+
+@dataclass(frozen=True)
+class GroupTable:
+    """A Table-1-style comparison of groups: ``rows`` in display order, ``n`` per group."""
+
+    analysis: str
+    subset: str
+    groups: tuple[str, ...]
+    control: str | None
+    n: Mapping[str, int]
+    rows: tuple[VariableSummary, ...]
+
+    def row(self, term: str) -> VariableSummary:
+        for row in self.rows:
+            if row.term == term:
+                return row
+        raise KeyError(term)
+
+    def tidy(self) -> pd.DataFrame:
+        records = [(self.analysis, g, "n", "", "n", self.n[g]) for g in self.groups]
+        for row in self.rows:
+            for group, values in row.per_group.items():
+                records += [(self.analysis, group, row.term, "", stat, v) for stat, v in values.items()]
+            for test in row.tests:
+                records += test.rows(self.analysis, self.subset, row.term)
+        return tidy_frame(records)
+
+
+def _describe(values: np.ndarray, variable: Variable, group_n: int) -> dict[str, float]:
+    if variable.kind == "count":
+        count = int(np.isfinite(values).sum())
+        return {"count": count, "total": group_n, "percent": 100 * count / group_n}
+    if variable.kind == "proportion":
+        return {}
+    out = {"n": len(values)}
+    if variable.kind == "median":
+        q1, median, q3 = np.percentile(values, [25, 50, 75])  # R's quantile type 7
+        out.update(median=median, q1=q1, q3=q3, iqr=q3 - q1)
+    else:
+        out.update(mean=values.mean(), sd=values.std(ddof=1) if len(values) > 1 else np.nan)
+        if variable.kind == "mean_ci" and len(values) > 1:
+            out["ci_low"], out["ci_high"] = mean_ci(values)
+    out.update(min=values.min(), max=values.max())
+    return {k: float(v) for k, v in out.items()}
+
+
+def _proportion(series: pd.Series, level) -> dict[str, float]:
+    known = series.dropna()
+    count = int((known == level).sum())
+    return {"count": count, "total": len(known), "percent": 100 * count / len(known) if len(known) else np.nan}
+
+
+def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | None,
+           table: np.ndarray | None) -> tuple[Comparison, ...]:
+    names = list(samples)
+    if variable.kind == "count" or len(names) < 2:
+        return ()
+    if variable.kind == "proportion":
+        return (chi_square(table, "overall" if len(names) > 2 else f"{names[0]} vs {names[1]}"),)
+    if len(names) == 2:
+        a, b = names
+        test = rank_sum if variable.kind == "median" else student_t
+        return (test(samples[a], samples[b], f"{a} vs {b}"),)
+    pairs = pairs_for(names, control)
+    if variable.kind == "median":
+        return (kruskal(list(samples.values())),
+                *(rank_sum(samples[a], samples[b], f"{a} vs {b}") for a, b in pairs))
+    return tuple(anova_tukey(list(samples.values()), names, pairs))
+
+
+def compare_groups(cohort: Cohort, variables: Sequence[Variable] = TABLE1_VARIABLES,
+                   analysis: str = "table1", subset: str = "all") -> GroupTable:
+    """Describe each variable per group and test between groups; rows only for columns the cohort has."""
+    data = cohort.data
+    groups = cohort.groups
+    n = {g: int((data["group"] == g).sum()) for g in groups}
+    rows = []
+    for variable in variables:
+        if not cohort.has(variable.column):
+            continue
+        rows_of = data
+        if variable.followup_only:
+            rows_of = data[data["followup_years"].notna()] if "followup_years" in data else data.iloc[:0]
+        per_group, samples, table = {}, {}, []
+        for g in groups:
+            column = rows_of.loc[rows_of["group"] == g, variable.column]
+            if variable.kind == "proportion":
+                described = _proportion(column, variable.level)
+                if described["total"] == 0:
+                    continue
+                per_group[g] = described
+                samples[g] = column.dropna().to_numpy()
+                table.append([described["count"], described["total"] - described["count"]])
+                continue
+            values = column.dropna().to_numpy(dtype=float)
+            if variable.kind == "count":
+                if len(values) == 0:
+                    continue
+                per_group[g] = _describe(column.to_numpy(dtype=float), variable, n[g])
+                continue
+            if len(values) == 0:
+                continue
+            per_group[g] = _describe(values, variable, n[g])
+            if len(values) >= 2:
+                samples[g] = values
+        if not per_group:
+            continue
+        tests = _tests(variable, samples, cohort.control, np.array(table) if table else None)
+        rows.append(VariableSummary(variable, cohort.label(variable.column) if variable.kind != "count"
+                                    else "N with follow-up data, n (%)", per_group, tests))
+    return GroupTable(analysis, subset, groups, cohort.control, n, tuple(rows))
+
+
+def table1(cohort: Cohort) -> GroupTable:
+    """The paper's Table 1 for this cohort."""
+    return compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all")
