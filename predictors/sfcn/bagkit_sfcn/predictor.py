@@ -1,0 +1,473 @@
+"""SFCNBrainAge: the SFCN network as a bagkit predictor (fit / predict / save / load)."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import math
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bagkit.errors import PredictorError
+from bagkit.predictor import BrainAgePredictor
+
+from bagkit_sfcn.model import (
+    PUBLISHED_CHANNELS, SFCN, bin_centers, distribution_moments, fold_batch_norm, infer_architecture,
+    kl_loss, load_state, read_state_dict, soft_labels,
+)
+
+PAPER_AGE_RANGE = (6, 90)        # the paper this toolkit follows (84 one-year bins)
+UK_BIOBANK_AGE_RANGE = (42, 82)  # the authors' public UK Biobank weights (40 bins)
+_CONFIG_KEYS = (
+    "age_range", "bin_step", "sigma", "channels", "dropout", "input_shape",
+)
+
+
+def _usable_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _bf16_fast_on_cpu() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # pragma: no cover
+        return False
+
+
+class SFCNBrainAge(BrainAgePredictor):
+    """SFCN brain age (Peng et al. 2021): age-bin distribution → brain age (mean) and SD.
+
+    Parameters
+    ----------
+    weights : path to a state dict — the authors' UK Biobank file (``module.``-prefixed),
+        a bagkit checkpoint or a file written by :meth:`save`. Loaded on first use
+        with ``torch.load(weights_only=True)``.
+    age_range, bin_step : the age bins; ``None`` means 6–90 y when training (as the
+        paper) and, with weights, inferred from them (40 bins → 42–82 y, the UK Biobank
+        release; 84 → 6–90 y).
+    sigma : SD (years) of the Gaussian soft labels.
+    channels : the six channel counts; the published ones by default.
+    input_shape : preprocessed input shape (160×192×160; smaller for tests).
+    epochs, lr, batch_size, weight_decay, momentum, lr_step_epochs, lr_gamma : SGD
+        training (the authors: lr 0.01, ×0.3 every 30 epochs, weight decay 0.001, batch 8).
+    patience : early stopping after this many epochs without a better validation MAE.
+    validation_fraction : share of the training scans held out for validation MAE.
+    max_shift, mirror : augmentation — random shifts up to ``max_shift`` voxels per
+        axis and left–right mirroring.
+    checkpoint_dir, resume : write ``last.pt`` / ``best.pt`` each epoch; continue from
+        ``last.pt`` when ``resume``.
+    precision : ``"auto"`` (bf16 when the CPU/GPU has fast bf16 *and* a probe on the
+        first batch keeps every brain age within ``bf16_tolerance`` years of fp32),
+        ``"bf16"`` or ``"fp32"``.
+    device : ``"auto"`` (CUDA when present), ``"cpu"`` or ``"cuda"``.
+    num_threads : CPU threads during training/inference (all usable cores when None).
+    """
+
+    name = "sfcn"
+
+    def __init__(
+        self,
+        weights=None,
+        age_range=None,
+        bin_step: float = 1.0,
+        sigma: float = 1.0,
+        channels: Sequence[int] = PUBLISHED_CHANNELS,
+        dropout: float = 0.5,
+        input_shape: Sequence[int] = (160, 192, 160),
+        epochs: int = 130,
+        lr: float = 0.01,
+        batch_size: int = 8,
+        weight_decay: float = 0.001,
+        momentum: float = 0.9,
+        lr_step_epochs: int = 30,
+        lr_gamma: float = 0.3,
+        patience: int = 20,
+        validation_fraction: float = 0.1,
+        max_shift: int = 2,
+        mirror: bool = True,
+        checkpoint_dir=None,
+        resume: bool = False,
+        precision: str = "auto",
+        bf16_tolerance: float = 0.1,
+        predict_batch_size: int = 2,
+        device: str = "auto",
+        num_threads=None,
+        seed: int = 0,
+        progress: bool = True,
+    ):
+        self.weights = weights
+        self.age_range = age_range
+        self.bin_step = bin_step
+        self.sigma = sigma
+        self.channels = channels
+        self.dropout = dropout
+        self.input_shape = input_shape
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.lr_step_epochs = lr_step_epochs
+        self.lr_gamma = lr_gamma
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.max_shift = max_shift
+        self.mirror = mirror
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.precision = precision
+        self.bf16_tolerance = bf16_tolerance
+        self.predict_batch_size = predict_batch_size
+        self.device = device
+        self.num_threads = num_threads
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ helpers
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise PredictorError("device='cuda' was asked for, but torch sees no CUDA GPU.")
+        return torch.device(self.device)
+
+    @contextlib.contextmanager
+    def _threads(self):
+        before = torch.get_num_threads()
+        wanted = int(self.num_threads) if self.num_threads else _usable_threads()
+        torch.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def _resolved_age_range(self, n_bins: int | None = None) -> tuple[float, float]:
+        if self.age_range is not None:
+            age_range = (float(self.age_range[0]), float(self.age_range[1]))
+            if n_bins is not None and len(bin_centers(age_range, self.bin_step)) != n_bins:
+                raise PredictorError(
+                    f"the weights have {n_bins} age bins but age_range={tuple(self.age_range)} with "
+                    f"bin_step={self.bin_step} makes {len(bin_centers(age_range, self.bin_step))}; "
+                    f"the public UK Biobank weights need age_range=(42, 82)."
+                )
+            return age_range
+        if n_bins is None:
+            return tuple(float(a) for a in PAPER_AGE_RANGE)
+        for candidate in (UK_BIOBANK_AGE_RANGE, PAPER_AGE_RANGE):
+            if len(bin_centers(candidate, self.bin_step)) == n_bins:
+                return tuple(float(a) for a in candidate)
+        raise PredictorError(
+            f"the weights have {n_bins} age bins; say which ages they cover with age_range=(start, end)."
+        )
+
+    def _ensure_model(self) -> None:
+        if getattr(self, "model_", None) is not None:
+            return
+        if self.weights is None:
+            raise PredictorError(
+                "this SFCN predictor has no weights: pass weights=PATH (e.g. the UK Biobank "
+                "run_20190719_00_epoch_best_mae.p with age_range=(42, 82)) or train it with fit()."
+            )
+        state = read_state_dict(self.weights)
+        channels, n_bins = infer_architecture(state, self.weights)
+        age_range = self._resolved_age_range(n_bins)
+        model = SFCN(channels=channels, n_bins=n_bins, dropout=self.dropout)
+        load_state(model, state, self.weights)
+        self._set_fitted(model, age_range)
+
+    def _set_fitted(self, model: SFCN, age_range) -> None:
+        self.model_ = model.eval()
+        self.age_range_ = tuple(float(a) for a in age_range)
+        self.bin_centers_ = bin_centers(self.age_range_, self.bin_step)
+        self._inference = {}
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256(super().fingerprint().encode())
+        model = getattr(self, "model_", None)
+        if model is not None:
+            for key, tensor in model.state_dict().items():
+                digest.update(key.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    # ------------------------------------------------------------------ inference
+    def _inference_model(self, dtype: torch.dtype, device: torch.device) -> torch.nn.Module:
+        key = (str(dtype), str(device))
+        cache = getattr(self, "_inference", None)
+        if cache is None:
+            cache = self._inference = {}
+        if key not in cache:
+            model = fold_batch_norm(self.model_).to(device)
+            model = model.to(memory_format=torch.channels_last_3d).to(dtype)
+            cache[key] = model
+        return cache[key]
+
+    def _forward(self, volumes: np.ndarray, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        model = self._inference_model(dtype, device)
+        x = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32))[:, None]
+        x = x.to(device).contiguous(memory_format=torch.channels_last_3d).to(dtype)
+        return model(x)
+
+    def _choose_dtype(self, probe: np.ndarray, device: torch.device) -> torch.dtype:
+        precision = str(self.precision).lower()
+        if precision in ("fp32", "float32"):
+            return torch.float32
+        if precision in ("bf16", "bfloat16"):
+            return torch.bfloat16
+        if precision != "auto":
+            raise PredictorError(f"precision must be 'auto', 'bf16' or 'fp32', not {self.precision!r}.")
+        if device.type == "cpu" and not _bf16_fast_on_cpu():
+            return torch.float32
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.float32
+        # the probe: bf16 only if every brain age of the first batch stays within tolerance of fp32
+        age32, _ = distribution_moments(self._forward(probe, torch.float32, device), self.bin_centers_)
+        age16, _ = distribution_moments(self._forward(probe, torch.bfloat16, device), self.bin_centers_)
+        self.bf16_probe_difference_ = float(np.max(np.abs(age32 - age16)))
+        return torch.bfloat16 if self.bf16_probe_difference_ <= float(self.bf16_tolerance) else torch.float32
+
+    def predict_arrays(self, volumes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._ensure_model()
+        volumes = np.asarray(volumes, dtype=np.float32)
+        if volumes.ndim == 3:
+            volumes = volumes[None]
+        device = self._device()
+        batch = max(1, int(self.predict_batch_size))
+        means, sds = [], []
+        with self._threads(), torch.inference_mode():
+            if getattr(self, "dtype_", None) is None:
+                self.dtype_ = self._choose_dtype(volumes[:batch], device)
+            for start in range(0, len(volumes), batch):
+                log_p = self._forward(volumes[start:start + batch], self.dtype_, device)
+                mean, sd = distribution_moments(log_p, self.bin_centers_)
+                means.append(mean)
+                sds.append(sd)
+        return np.concatenate(means), np.concatenate(sds)
+
+    def predict(self, scans) -> pd.DataFrame:
+        """Brain age and SD per scan (paths, images or preprocessed arrays), with a progress bar."""
+        from tqdm.auto import tqdm
+
+        from bagkit.predictor import scan_index
+
+        index = scan_index(scans)
+        items = list(scans.values) if isinstance(scans, pd.Series) else list(scans)
+        self._ensure_model()
+        ages, sds = [], []
+        batch = max(1, int(self.predict_batch_size))
+        with tqdm(total=len(items), disable=not self.progress or len(items) < 2, desc="SFCN", unit="scan") as bar:
+            for start in range(0, len(items), batch):
+                volumes = np.stack([self.load_scan(item) for item in items[start:start + batch]])
+                mean, sd = self.predict_arrays(volumes)
+                ages.append(mean)
+                sds.append(sd)
+                bar.update(len(volumes))
+        if not items:
+            return pd.DataFrame({"brain_age": [], "brain_age_sd": []}, index=index, dtype=float)
+        return pd.DataFrame({"brain_age": np.concatenate(ages), "brain_age_sd": np.concatenate(sds)}, index=index)
+
+    # ------------------------------------------------------------------ training
+    def _augment(self, volume: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        shift = int(self.max_shift)
+        if shift > 0:
+            offsets = rng.integers(-shift, shift + 1, size=3)
+            if np.any(offsets):
+                shifted = np.zeros_like(volume)
+                src, dst = [], []
+                for offset, size in zip(offsets, volume.shape):
+                    if offset >= 0:
+                        src.append(slice(0, size - offset))
+                        dst.append(slice(offset, size))
+                    else:
+                        src.append(slice(-offset, size))
+                        dst.append(slice(0, size + offset))
+                shifted[tuple(dst)] = volume[tuple(src)]
+                volume = shifted
+        if self.mirror and rng.random() < 0.5:
+            volume = volume[::-1]  # left–right in RAS
+        return np.ascontiguousarray(volume)
+
+    def _config(self) -> dict:
+        return {
+            "age_range": list(self.age_range_), "bin_step": float(self.bin_step), "sigma": float(self.sigma),
+            "channels": [int(c) for c in self.channels], "dropout": float(self.dropout or 0.0),
+            "input_shape": [int(s) for s in self.input_shape],
+        }
+
+    def fit(self, scans, ages, validation=None) -> "SFCNBrainAge":
+        """Train on healthy controls' scans and ages (SGD, soft labels, KL loss).
+
+        ``validation`` may be ``(scans, ages)``; otherwise ``validation_fraction`` of
+        the training scans are held out. Validation MAE is computed every epoch; the
+        weights of the best epoch are kept (early stopping after ``patience`` epochs).
+        """
+        from tqdm.auto import tqdm
+
+        items = list(scans.values) if isinstance(scans, pd.Series) else list(scans)
+        ages = np.asarray(ages, dtype=float)
+        if len(items) != len(ages):
+            raise PredictorError(f"fit got {len(items)} scans but {len(ages)} ages.")
+        if len(items) < 2:
+            raise PredictorError("fit needs at least two scans.")
+        if not np.all(np.isfinite(ages)):
+            raise PredictorError("fit: some ages are missing or not finite; drop those subjects first.")
+        age_range = self._resolved_age_range()
+        centers = bin_centers(age_range, self.bin_step)
+        if ages.min() < age_range[0] or ages.max() > age_range[1]:
+            raise PredictorError(
+                f"training ages span {ages.min():.1f}–{ages.max():.1f} y, outside the age bins "
+                f"{age_range[0]:g}–{age_range[1]:g} y; widen age_range."
+            )
+        rng = np.random.default_rng(self.seed)
+        torch.manual_seed(self.seed)
+        if validation is not None:
+            val_items = list(validation[0])
+            val_ages = np.asarray(validation[1], dtype=float)
+            train_idx = np.arange(len(items))
+        else:
+            order = rng.permutation(len(items))
+            n_val = int(round(len(items) * float(self.validation_fraction)))
+            n_val = min(max(n_val, 1 if self.validation_fraction > 0 else 0), len(items) - 1)
+            val_idx, train_idx = order[:n_val], order[n_val:]
+            val_items = [items[i] for i in val_idx]
+            val_ages = ages[val_idx]
+        device = self._device()
+        # preprocessed arrays are kept in memory when given as arrays; paths are read per batch
+        model = SFCN(channels=self.channels, n_bins=len(centers), dropout=self.dropout).to(device)
+        model = model.to(memory_format=torch.channels_last_3d)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=float(self.lr), momentum=float(self.momentum),
+            weight_decay=float(self.weight_decay),
+        )
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=max(1, int(self.lr_step_epochs)), gamma=float(self.lr_gamma)
+        )
+        history: list[dict] = []
+        best_mae, best_epoch, best_state, start_epoch = math.inf, -1, None, 0
+        checkpoint_dir = Path(self.checkpoint_dir) if self.checkpoint_dir else None
+        if checkpoint_dir is not None and self.resume and (checkpoint_dir / "last.pt").is_file():
+            saved = torch.load(str(checkpoint_dir / "last.pt"), map_location=device, weights_only=True)
+            model.load_state_dict(saved["model_state"])
+            optimizer.load_state_dict(saved["optimizer_state"])
+            scheduler.load_state_dict(saved["scheduler_state"])
+            start_epoch = int(saved["epoch"]) + 1
+            best_mae, best_epoch = float(saved["best_mae"]), int(saved["best_epoch"])
+            best_state = saved.get("best_state")
+            history = [dict(h) for h in saved.get("history", [])]
+            rng = np.random.default_rng([self.seed, start_epoch])
+            torch.manual_seed(self.seed + start_epoch)
+
+        self.age_range_ = tuple(age_range)
+        self.bin_centers_ = centers
+        targets = torch.from_numpy(soft_labels(ages, age_range, self.bin_step, self.sigma)).float()
+        batch_size = max(1, int(self.batch_size))
+        epochs_without_gain = sum(1 for h in history if h["epoch"] > best_epoch)
+        with self._threads():
+            bar = tqdm(range(start_epoch, int(self.epochs)), disable=not self.progress, desc="SFCN training",
+                       unit="epoch", initial=start_epoch, total=int(self.epochs))
+            for epoch in bar:
+                if epochs_without_gain >= int(self.patience):
+                    break
+                model.train()
+                order = rng.permutation(train_idx)
+                losses = []
+                for start in range(0, len(order), batch_size):
+                    chosen = order[start:start + batch_size]
+                    if len(chosen) < 2 and len(order) > 1:
+                        continue  # BatchNorm needs more than one sample
+                    volumes = np.stack([self._augment(self.load_scan(items[i]), rng) for i in chosen])
+                    x = torch.from_numpy(volumes)[:, None].to(device)
+                    x = x.contiguous(memory_format=torch.channels_last_3d)
+                    y = targets[chosen].to(device)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = kl_loss(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                    losses.append(float(loss.detach()))
+                scheduler.step()
+                val_mae = self._validation_mae(model, val_items, val_ages, device) if len(val_items) else math.nan
+                record = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else math.nan,
+                          "validation_mae": val_mae, "lr": float(optimizer.param_groups[0]["lr"])}
+                history.append(record)
+                improved = (val_mae < best_mae) if np.isfinite(val_mae) else True
+                if improved:
+                    best_mae, best_epoch = (val_mae if np.isfinite(val_mae) else best_mae), epoch
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    epochs_without_gain = 0
+                else:
+                    epochs_without_gain += 1
+                bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_mae=f"{val_mae:.2f}")
+                if checkpoint_dir is not None:
+                    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+                    payload = {
+                        "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+                        "scheduler_state": scheduler.state_dict(), "epoch": epoch, "best_mae": best_mae,
+                        "best_epoch": best_epoch, "best_state": best_state, "history": history,
+                        "config": self._config(),
+                    }
+                    _atomic_save(payload, checkpoint_dir / "last.pt")
+                    if improved:
+                        _atomic_save({"model_state": best_state, "config": self._config(), "epoch": epoch,
+                                      "validation_mae": best_mae}, checkpoint_dir / "best.pt")
+            bar.close()
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model = model.to(memory_format=torch.contiguous_format).cpu()
+        self._set_fitted(model, age_range)
+        self.history_ = pd.DataFrame(history)
+        self.best_epoch_ = best_epoch
+        self.validation_mae_ = best_mae
+        self.dtype_ = None
+        return self
+
+    def _validation_mae(self, model, items, ages, device) -> float:
+        model.eval()
+        predictions = []
+        with torch.inference_mode():
+            for start in range(0, len(items), max(1, int(self.predict_batch_size) * 4)):
+                volumes = np.stack([self.load_scan(item) for item in items[start:start + int(self.predict_batch_size) * 4]])
+                x = torch.from_numpy(volumes)[:, None].to(device).contiguous(memory_format=torch.channels_last_3d)
+                mean, _ = distribution_moments(model(x), self.bin_centers_)
+                predictions.append(mean)
+        return float(np.mean(np.abs(np.concatenate(predictions) - ages)))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> Path:
+        """Write the weights and the bin/shape configuration (loadable with weights_only=True)."""
+        self._ensure_model()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = self._config()
+        _atomic_save({"model_state": self.model_.state_dict(), "config": config, "format": "bagkit-sfcn/1"}, path)
+        return path
+
+    @classmethod
+    def load(cls, path, **params) -> "SFCNBrainAge":
+        """A predictor from a file written by :meth:`save`, a training checkpoint or the
+        authors' UK Biobank state dict (``params`` override what the file says)."""
+        path = Path(path)
+        try:
+            payload = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception:
+            payload = None  # read_state_dict below gives the precise error
+        config = payload.get("config", {}) if isinstance(payload, dict) else {}
+        settings = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items() if k in _CONFIG_KEYS}
+        settings.update(params)
+        predictor = cls(weights=str(path), **settings)
+        predictor._ensure_model()
+        return predictor
+
+
+def _atomic_save(payload, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(payload, str(tmp))
+    os.replace(tmp, path)
