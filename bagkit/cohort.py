@@ -44,7 +44,7 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     Column("brain_age", "numeric", "Predicted brain age, yr", low=-50, high=200),
     Column("brain_age_sd", "numeric", "Predicted brain age standard deviation, yr", low=0, high=100),
     Column("brain_age_filled", "numeric", "Brain age on lesion-filled scan, yr", low=-50, high=200),
-    Column("edss", "numeric", "EDSS at baseline", low=0, high=10),
+    Column("edss", "numeric", "EDSS at baseline, median (IQR)", low=0, high=10),
     Column("age_at_diagnosis", "numeric", "Age at diagnosis, yr", low=0, high=120),
     Column("disease_duration", "numeric", "First onset to diagnosis, yr", low=0, high=120),
     Column("dmt", "binary", "Baseline treatment with DMT, n (%)"),

@@ -1,0 +1,135 @@
+"""The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import click
+
+import bagkit
+from bagkit.analysis import AnalysisOptions
+from bagkit.errors import BagkitError
+
+
+def _csv_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    return items or None
+
+
+def _column_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"'{pair}' should be CANONICAL=YOURS, e.g. age=AgeAtScan",
+                                     param_hint="--column")
+        canonical, yours = pair.split("=", 1)
+        mapping[canonical.strip()] = yours.strip()
+    return mapping
+
+
+class _Progress:
+    """Stage messages on stderr with elapsed time; silent with --quiet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.start = quiet, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(bagkit.__version__, prog_name="bagkit")
+def cli():
+    """bagkit: brain-age-gap analyses from a cohort table to a PDF report (the paper's Tables 1-3)."""
+
+
+@cli.command()
+@click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--visits", type=click.Path(exists=True, dir_okay=False),
+              help="Visits table (subject_id, years, edss): EDSS worsening is derived by the paper's rule.")
+@click.option("--control", default="HC", show_default=True, help="Label of the control group.")
+@click.option("--no-control", is_flag=True, help="The cohort has no control group.")
+@click.option("--groups", help="Groups to analyse, in this order, comma-separated (default: all, file order).")
+@click.option("--column", "columns", multiple=True, metavar="CANONICAL=YOURS",
+              help="Your column name for a bagkit column (repeatable), e.g. --column age=AgeAtScan.")
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
+              help="JSON {\"columns\": {...}, \"labels\": {...}} or two-column CSV mapping your names.")
+@click.option("-o", "--out", default="bagkit-report", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder (report.pdf, table1.csv, results.csv, figures/).")
+@click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--match", "match_groups", metavar="A,B",
+              help="The two groups to propensity-match (default: the first two patient groups).")
+@click.option("--covariates", metavar="C1,C2,...", default="sex,age_at_diagnosis,edss,nbv", show_default=True,
+              help="Matching covariates (canonical names).")
+@click.option("--ratio", default=1, show_default=True, type=click.IntRange(1, 10), help="Controls per treated.")
+@click.option("--caliper", type=click.FloatRange(min=0, min_open=True),
+              help="Caliper in SDs of the propensity score (default: none).")
+@click.option("--replace", is_flag=True, help="Match with replacement.")
+@click.option("--exact", metavar="C1,C2", help="Covariates to match exactly on.")
+@click.option("--m-order", default="data", show_default=True,
+              type=click.Choice(["data", "largest", "smallest", "random"]), help="MatchIt's m.order.")
+@click.option("--cutoff-rule", default="spec80", show_default=True, type=click.Choice(["spec80", "youden"]),
+              help="BAG cutoff for Kaplan-Meier: specificity >= --specificity (paper) or Youden.")
+@click.option("--specificity", default=0.80, show_default=True, type=click.FloatRange(0.5, 1.0),
+              help="Specificity the spec80 cutoff must reach.")
+@click.option("--seed", default=AnalysisOptions.seed, show_default=True, type=int,
+              help="Seed for matching ties and bootstraps.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
+           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed, quiet):
+    """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv."""
+    say = _Progress(quiet)
+    try:
+        say(f"reading {cohort_file}")
+        cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
+                                    columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),
+                                    mapping_file=mapping)
+        say(f"{len(cohort)} subjects in {len(cohort.groups)} groups: "
+            + ", ".join(f"{g} {len(cohort.group(g))}" for g in cohort.groups))
+        match = _csv_list(match_groups)
+        if match is not None and len(match) != 2:
+            raise click.BadParameter("give exactly two groups, e.g. --match NMOSD,RRMS", param_hint="--match")
+        options = AnalysisOptions(match_groups=match, match_covariates=_csv_list(covariates) or (),
+                                  match_ratio=ratio, match_caliper=caliper, match_replace=replace,
+                                  match_exact=_csv_list(exact) or (), match_order=m_order,
+                                  cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results = bagkit.analyze(cohort, options, progress=say)
+            say("writing report")
+            written = results.write(out, force=force, progress=say)
+        for warning in _unique(caught):
+            click.echo(f"warning: {warning}", err=True)
+    except BagkitError as error:
+        raise click.ClickException(str(error)) from None
+    for note in results.skipped:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"wrote {written.pdf}")
+    click.echo(f"wrote {written.table1_csv}")
+    click.echo(f"wrote {written.results_csv} ({len(results.tidy())} numbers)")
+    if written.figures:
+        click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")
+
+
+def _unique(caught) -> list[str]:
+    return list(dict.fromkeys(str(w.message) for w in caught))
+
+
+try:  # the predictor commands (predictors, predict, train, lesion-fill, compare)
+    from bagkit.cli_predictors import COMMANDS as _PREDICTOR_COMMANDS
+except ImportError:  # pragma: no cover - only while the module is absent
+    _PREDICTOR_COMMANDS = []
+for _command in _PREDICTOR_COMMANDS:
+    cli.add_command(_command)
+
+
+def main() -> None:  # pragma: no cover
+    cli(prog_name="bagkit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

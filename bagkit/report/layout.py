@@ -1,0 +1,115 @@
+"""Page furniture of the PDF: fonts, styles, escaped paragraphs, paper-style tables, vector figures.
+
+Every piece of user text (group labels, column labels, file names) goes through
+:func:`paragraph` or :func:`esc`, so it can never be read as reportlab markup.
+"""
+from __future__ import annotations
+
+import functools
+import io
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import matplotlib
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_LEFT
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+
+PAGE = A4
+MARGIN = 16 * mm
+CONTENT_WIDTH = PAGE[0] - 2 * MARGIN
+CONTENT_HEIGHT = PAGE[1] - 2 * MARGIN
+
+
+@functools.lru_cache(maxsize=None)
+def fonts() -> tuple[str, str]:
+    """DejaVu Sans (shipped with matplotlib) for full Unicode: ±, ≥, –, †, any user's script."""
+    base = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    pdfmetrics.registerFont(TTFont("DejaVuSans", str(base / "DejaVuSans.ttf")))
+    pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(base / "DejaVuSans-Bold.ttf")))
+    pdfmetrics.registerFontFamily("DejaVuSans", normal="DejaVuSans", bold="DejaVuSans-Bold",
+                                  italic="DejaVuSans", boldItalic="DejaVuSans-Bold")
+    return "DejaVuSans", "DejaVuSans-Bold"
+
+
+@functools.lru_cache(maxsize=None)
+def styles() -> dict[str, ParagraphStyle]:
+    regular, bold = fonts()
+    return {
+        "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, spaceAfter=6),
+        "heading": ParagraphStyle("heading", fontName=bold, fontSize=11.5, leading=14, spaceBefore=8,
+                                  spaceAfter=4),
+        "caption": ParagraphStyle("caption", fontName=bold, fontSize=9, leading=11.5, spaceAfter=4),
+        "body": ParagraphStyle("body", fontName=regular, fontSize=9, leading=12, alignment=TA_LEFT),
+        "cell": ParagraphStyle("cell", fontName=regular, fontSize=7.6, leading=9.4),
+        "cell_bold": ParagraphStyle("cell_bold", fontName=bold, fontSize=7.6, leading=9.4),
+        "note": ParagraphStyle("note", fontName=regular, fontSize=7.2, leading=9, textColor=colors.HexColor("#333333")),
+    }
+
+
+def esc(text) -> str:
+    """Escape user text for a reportlab paragraph (``&``, ``<``, ``>``, quotes)."""
+    return escape(str(text), {'"': "&quot;", "'": "&#39;"})
+
+
+def paragraph(text, style: str = "body", markup: bool = False) -> Paragraph:
+    """A paragraph of plain text (escaped) — pass ``markup=True`` only for bagkit's own markup."""
+    body = str(text) if markup else esc(text).replace("\n", "<br/>")
+    return Paragraph(body, styles()[style])
+
+
+def paper_table(rows: list[list[str]], col_widths: list[float], section_rows: set[int] = frozenset(),
+                header_rows: int = 1) -> Table:
+    """A three-line table as journals set them: rule above and below the header and at the end."""
+    cells = []
+    for i, row in enumerate(rows):
+        style = "cell_bold" if i < header_rows or i in section_rows else "cell"
+        cells.append([paragraph(value, style) for value in row])
+    table = Table(cells, colWidths=col_widths, repeatRows=header_rows, hAlign="LEFT")
+    commands = [
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LINEABOVE", (0, 0), (-1, 0), 0.9, colors.black),
+        ("LINEBELOW", (0, header_rows - 1), (-1, header_rows - 1), 0.6, colors.black),
+        ("LINEBELOW", (0, -1), (-1, -1), 0.9, colors.black),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.6),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.6),
+        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
+    ]
+    for i in section_rows:
+        commands.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#EEF1F5")))
+    table.setStyle(TableStyle(commands))
+    return table
+
+
+def group_table_widths(n_groups: int, label: float = 0.25, p: float = 0.21) -> list[float]:
+    rest = CONTENT_WIDTH * (1 - label - p) / max(n_groups, 1)
+    return [CONTENT_WIDTH * label, *([rest] * n_groups), CONTENT_WIDTH * p]
+
+
+def figure(fig, width: float = CONTENT_WIDTH, png_path: Path | None = None):
+    """A matplotlib Figure as vector graphics (SVG → reportlab Drawing), scaled to ``width``;
+    a PNG copy is written to ``png_path`` when given."""
+    from svglib.svglib import svg2rlg
+
+    if png_path is not None:
+        png_path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png_path, format="png", dpi=150, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    buffer.seek(0)
+    drawing = svg2rlg(buffer)
+    scale = min(width / drawing.width, CONTENT_HEIGHT * 0.8 / drawing.height)
+    drawing.width, drawing.height = drawing.width * scale, drawing.height * scale
+    drawing.scale(scale, scale)
+    drawing.hAlign = "CENTER"
+    return drawing
+
+
+def gap(height_mm: float = 3) -> Spacer:
+    return Spacer(1, height_mm * mm)
