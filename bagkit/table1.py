@@ -136,9 +136,13 @@ def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | No
     if variable.kind == "count" or len(names) < 2:
         return ()
     if variable.kind == "proportion":
-        return (chi_square(table, "overall" if len(names) > 2 else f"{names[0]} vs {names[1]}"),)
+        if len(names) > 2:
+            return (chi_square(table, "overall"),)
+        a, b = pairs_for(names, control)[0]
+        return (chi_square(table, f"{a} vs {b}"),)
     if len(names) == 2:
-        a, b = names
+        # named as the paper names pairs (patient vs control), whatever the file order
+        a, b = pairs_for(names, control)[0]
         test = rank_sum if variable.kind == "median" else student_t
         return (test(samples[a], samples[b], f"{a} vs {b}"),)
     pairs = pairs_for(names, control)
