@@ -203,23 +203,29 @@ def test_lung_three_ecog_groups_tsv(tmp_path):
 
 # --- the example cohort --------------------------------------------------------------------------
 
-def test_example_cohort_with_visits(tmp_path):
-    """examples/cohort.csv with examples/visits.csv (NMOSD, RRMS, HC): every Table 1 row of the
-    paper, worsening and follow-up derived from the visits independently in R by the paper's rule
-    (rise >= 1.0 over a baseline <= 5.5, >= 0.5 over > 5.5; first such visit, else the last visit).
+@pytest.mark.parametrize("groups", [None, ["NMOSD", "RRMS", "HC"]], ids=["file-order", "paper-order"])
+def test_example_cohort_with_visits(tmp_path, groups):
+    """examples/cohort.csv with examples/visits.csv (NMOSD, RRMS, HC), in the file's group order
+    and in the paper's (--groups NMOSD,RRMS,HC): every Table 1 row of the paper, worsening and
+    follow-up derived from the visits independently in R by the paper's rule (rise >= 1.0 over a
+    baseline <= 5.5, >= 0.5 over > 5.5; first such visit, else censored at the last visit).
 
     R::
 
         Rscript r/reference/table1_reference.R examples/cohort.csv table1_r.csv HC \\
-            --visits examples/visits.csv
+            --visits examples/visits.csv [--groups NMOSD,RRMS,HC]
     """
     assert EXAMPLE_COHORT.is_file() and EXAMPLE_VISITS.is_file(), \
         "examples/cohort.csv and examples/visits.csv are part of the repository"
-    reference = r_table1(EXAMPLE_COHORT, tmp_path, "HC", visits=EXAMPLE_VISITS)
-    cohort = read_cohort(EXAMPLE_COHORT, control="HC", visits=EXAMPLE_VISITS)
+    reference = r_table1(EXAMPLE_COHORT, tmp_path, "HC", visits=EXAMPLE_VISITS, groups=groups)
+    cohort = read_cohort(EXAMPLE_COHORT, control="HC", visits=EXAMPLE_VISITS, groups=groups)
     ours = table1(cohort).tidy()
     compare_with_r(reference, ours)
     terms = set(reference["term"])
-    assert {"age", "sex", "edss", "bag", "brain_age_sd", "nbv", "followup", "followup_years",
+    assert {"age", "sex", "aqp4", "dmt", "disease_duration", "edss", "brain_volume_ml", "nbv",
+            "lesion_volume_ml", "brain_age", "bag", "brain_age_sd", "followup", "followup_years",
             "worsening"} <= terms
-    assert {"NMOSD vs HC", "RRMS vs HC", "NMOSD vs RRMS", "NMOSD - HC"} <= set(reference["contrast"])
+    order = groups or list(dict.fromkeys(pd.read_csv(EXAMPLE_COHORT, usecols=["group"])["group"]))
+    first, second = [g for g in order if g != "HC"]
+    assert {"NMOSD vs HC", "RRMS vs HC", f"{first} vs {second}", f"{first} - {second}",
+            "NMOSD - HC", "overall"} <= set(reference["contrast"])
