@@ -1,0 +1,470 @@
+"""Time to EDSS worsening: Kaplan–Meier strata, the log-rank test and Cox models, as R's survival computes them.
+
+The estimates come from lifelines; what R adds on top (its default confidence band, its
+median rule, its Schoenfeld test) is computed here the way R does it. The R equivalents,
+which the tests compare against (survival 3.x):
+
+=================================  =====================================================================
+``kaplan_meier``                   ``survfit(Surv(time, event) ~ 1)``: product-limit estimate, Greenwood
+                                   standard error of −log S, R's **default** ``conf.type = "log"`` band
+                                   (``S·exp(±1.96·se)``, upper limit capped at 1; lifelines' own default
+                                   is log-log, so we do not use it)
+``KaplanMeierCurve.median`` & CI   ``quantile(fit, 0.5)`` / ``print(fit)``: the first time the curve (the
+                                   lower / upper band for the CI limits) reaches 0.5, the midpoint of a flat
+                                   stretch lying exactly at 0.5 (R's ``findq``); NaN when never reached
+``compare_strata`` log-rank        ``survdiff(Surv(time, event) ~ stratum)`` (ρ = 0), chi-square and p
+``cox_model``                      ``coxph(Surv(time, event) ~ x1 + ..., ties = "efron")``: HR =
+                                   exp(coef), Wald CI ``exp(coef ± 1.96 se)`` and p, as ``summary()``
+``schoenfeld_test``                ``cox.zph(fit)`` (survival ≥ 3.0: a score test of the added
+                                   covariates x·g(t), g = the KM transform, per term and global)
+=================================  =====================================================================
+
+Covariates for the paper's Table 3 (:data:`COX_COVARIATES`): sex is coded male = 1 and
+normalized brain volume is scaled ×100, so its hazard ratio is per 1 % of intracranial volume
+(the paper's "Normalized brain volume (%)").
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bagkit.errors import AnalysisError
+from bagkit.results import tidy_frame
+
+__all__ = ["COX_COVARIATES", "COX_LABELS", "KaplanMeierCurve", "StrataComparison", "CoxTerm", "CoxModel",
+           "kaplan_meier", "compare_strata", "logrank", "cox_design", "cox_model", "schoenfeld_test",
+           "MIN_EVENTS", "EVENTS_PER_VARIABLE"]
+
+# The paper's Table 3 covariates, in its order, and how the table names them.
+COX_COVARIATES = ("age_at_diagnosis", "sex", "disease_duration", "edss", "nbv", "bag")
+COX_LABELS = {"age_at_diagnosis": "Age at diagnosis, yr", "sex": "Sex=Male",
+              "disease_duration": "First onset to diagnosis, yr", "edss": "EDSS at baseline",
+              "nbv": "Normalized brain volume (%)", "bag": "Brain age gap, yr"}
+MIN_EVENTS = 2  # fewer events than this and no Cox model / KM comparison is fitted
+EVENTS_PER_VARIABLE = 10  # below this a warning note is attached to the model
+Z95 = stats.norm.ppf(0.975)
+
+
+# ------------------------------------------------------------------------------------------------
+# Kaplan–Meier
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class KaplanMeierCurve:
+    """One Kaplan–Meier curve, at every distinct time (events and censorings), as ``survfit``."""
+
+    label: str
+    time: np.ndarray
+    n_risk: np.ndarray
+    n_event: np.ndarray
+    n_censor: np.ndarray
+    surv: np.ndarray
+    std_err: np.ndarray  # Greenwood standard error of -log S (survfit's std.err)
+    lower: np.ndarray  # conf.type = "log" band; NaN where S = 0
+    upper: np.ndarray
+    median: float
+    median_ci_low: float
+    median_ci_high: float
+
+    @property
+    def n(self) -> int:
+        return int(self.n_risk[0]) if len(self.n_risk) else 0
+
+    @property
+    def events(self) -> int:
+        return int(self.n_event.sum())
+
+    def at_risk(self, times: Sequence[float]) -> np.ndarray:
+        """Numbers at risk (time ≥ t) at each of ``times``, for the table under a KM plot."""
+        times = np.asarray(times, dtype=float)
+        index = np.searchsorted(self.time, times, side="left")
+        padded = np.append(self.n_risk, 0)
+        return padded[index].astype(int)
+
+    def step(self) -> tuple[np.ndarray, np.ndarray]:
+        """The step function from time 0 (S = 1), for drawing."""
+        return np.r_[0.0, self.time], np.r_[1.0, self.surv]
+
+
+def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = np.sqrt(np.finfo(float).eps)) -> float:
+    """R survival's ``findq``: the time at which the cumulative ``y = 1 - S`` reaches ``p``."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if np.all(np.isnan(y)) or np.nanmax(y) < p:
+        return float("nan")
+    xmax = x[-1]
+    # duplicated(y), NaN equal to NaN
+    keep = np.ones(len(y), dtype=bool)
+    seen_nan = False
+    seen: set[float] = set()
+    for i, v in enumerate(y):
+        if np.isnan(v):
+            keep[i] = not seen_nan
+            seen_nan = True
+        else:
+            keep[i] = v not in seen
+            seen.add(v)
+    x, y = x[keep], y[keep]
+    n = len(y)
+    index = np.arange(1, n + 1)
+    valid = ~np.isnan(y)
+
+    def first_at_least(shift: float) -> float:
+        # approx(y + shift, 1:n, p, method = "constant", f = 1): the first point whose value >= p
+        ys, ids = y[valid] + shift, index[valid]
+        if len(ys) == 0 or p < ys[0] or p > ys[-1]:
+            return float("nan")
+        return float(ids[np.searchsorted(ys, p, side="left")])
+
+    i1, i2 = first_at_least(tol), first_at_least(-tol)
+    if np.isnan(i1) or np.isnan(i2):
+        return float("nan")
+    quant = (x[int(i1) - 1] + x[int(i2) - 1]) / 2
+    if not np.isnan(y[-1]) and abs(p - y[-1]) < tol:
+        quant = (x[int(i1) - 1] + xmax) / 2
+    return float(quant)
+
+
+def kaplan_meier(time, event, label: str = "all") -> KaplanMeierCurve:
+    """The Kaplan–Meier curve of ``time`` / 0-1 ``event`` with R's default (log) band and median."""
+    from lifelines import KaplanMeierFitter
+
+    time, event = _survival_data(time, event)
+    if len(time) == 0:
+        raise AnalysisError(f"no subjects with follow-up in '{label}'")
+    fitter = KaplanMeierFitter().fit(time, event)
+    table = fitter.event_table
+    table = table[table.index > 0] if (table.index == 0).any() and table.loc[0, "removed"] == 0 else table
+    t = table.index.to_numpy(dtype=float)
+    n_risk = table["at_risk"].to_numpy(dtype=float)
+    n_event = table["observed"].to_numpy(dtype=float)
+    n_censor = table["censored"].to_numpy(dtype=float)
+    surv = fitter.survival_function_.reindex(t).iloc[:, 0].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        increments = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
+        std_err = np.sqrt(np.cumsum(increments))
+        positive = surv > 0
+        lower = np.where(positive, surv * np.exp(-Z95 * std_err), np.nan)
+        upper = np.where(positive, np.minimum(1.0, surv * np.exp(Z95 * std_err)), np.nan)
+    x = np.r_[0.0, t]
+    median = _findq(x, np.r_[0.0, 1 - surv], 0.5)
+    ci_low = _findq(x, np.r_[0.0, 1 - lower], 0.5)  # the lower band reaches 0.5 first
+    ci_high = _findq(x, np.r_[0.0, 1 - upper], 0.5)
+    return KaplanMeierCurve(label, t, n_risk, n_event, n_censor, surv, std_err, lower, upper, median, ci_low,
+                            ci_high)
+
+
+def _survival_data(time, event) -> tuple[np.ndarray, np.ndarray]:
+    time, event = np.asarray(time, dtype=float), np.asarray(event, dtype=float)
+    keep = ~(np.isnan(time) | np.isnan(event))
+    time, event = time[keep], event[keep]
+    if not np.isin(event, (0.0, 1.0)).all():
+        raise AnalysisError("the event indicator must be 0/1 (1 = EDSS worsening)")
+    if (time < 0).any():
+        raise AnalysisError("follow-up times must not be negative")
+    return time, event
+
+
+def logrank(time, event, strata) -> tuple[float, int, float]:
+    """Log-rank chi-square, its degrees of freedom and p, as ``survdiff`` (ρ = 0)."""
+    from lifelines.statistics import multivariate_logrank_test
+
+    strata = np.asarray(strata)
+    levels = pd.unique(strata)
+    if len(levels) < 2:
+        raise AnalysisError("the log-rank test needs at least two strata; all subjects fall in one")
+    result = multivariate_logrank_test(np.asarray(time, float), strata, np.asarray(event, float))
+    return float(result.test_statistic), len(levels) - 1, float(result.p_value)
+
+
+@dataclass(frozen=True, eq=False)
+class StrataComparison:
+    """Kaplan–Meier curves per stratum and the log-rank test between them (Figure 2C/D).
+
+    ``contrast`` names the comparison (``"above vs below"`` for a cutoff); ``at_risk_times`` are
+    the times of the numbers-at-risk table.
+    """
+
+    subset: str
+    term: str
+    contrast: str
+    curves: tuple[KaplanMeierCurve, ...]
+    logrank_chisq: float
+    logrank_df: int
+    logrank_p: float
+    at_risk_times: tuple[float, ...] = ()
+    threshold: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def curve(self, label: str) -> KaplanMeierCurve:
+        return next(c for c in self.curves if c.label == label)
+
+    def tidy(self) -> pd.DataFrame:
+        a, s, t, c = "km", self.subset, self.term, self.contrast
+        rows = [(a, s, t, c, "logrank_p", self.logrank_p), (a, s, t, c, "logrank_chisq", self.logrank_chisq),
+                (a, s, t, c, "logrank_df", self.logrank_df)]
+        if self.threshold is not None:
+            rows.append((a, s, t, c, "threshold", self.threshold))
+        for curve in self.curves:
+            k = curve.label
+            rows += [(a, s, t, c, f"median_{k}", curve.median),
+                     (a, s, t, c, f"median_{k}_ci_low", curve.median_ci_low),
+                     (a, s, t, c, f"median_{k}_ci_high", curve.median_ci_high),
+                     (a, s, t, c, f"n_{k}", curve.n), (a, s, t, c, f"events_{k}", curve.events)]
+            for when, n in zip(self.at_risk_times, curve.at_risk(self.at_risk_times)):
+                rows.append((a, s, t, c, f"at_risk_{k}_{when:g}y", n))
+        return tidy_frame(rows)
+
+
+def compare_strata(time, event, strata, subset: str = "all", term: str = "bag", contrast: str | None = None,
+                   order: Sequence[str] | None = None, at_risk_times: Sequence[float] | None = None,
+                   threshold: float | None = None) -> StrataComparison:
+    """Kaplan–Meier per stratum and the log-rank test (any grouping; for a cutoff pass
+    ``strata = np.where(positive, "above", "below")``)."""
+    time, event_all = np.asarray(time, float), np.asarray(event, float)
+    strata = np.asarray(strata, dtype=object)
+    keep = ~(np.isnan(time) | np.isnan(event_all) | pd.isna(strata))
+    time, event_all, strata = time[keep], event_all[keep], strata[keep]
+    levels = list(order) if order is not None else [str(v) for v in pd.unique(strata)]
+    present = [lv for lv in levels if (strata == lv).any()]
+    if len(present) < 2:
+        raise AnalysisError(f"{subset}: every subject with follow-up falls in one stratum "
+                            f"({', '.join(present) or 'none'}); Kaplan–Meier strata cannot be compared")
+    if event_all.sum() < 1:
+        raise AnalysisError(f"{subset}: no events (all {len(time)} subjects censored); time to worsening "
+                            f"cannot be compared")
+    curves = tuple(kaplan_meier(time[strata == lv], event_all[strata == lv], lv) for lv in present)
+    chisq, df, p = logrank(time, event_all, strata)
+    if at_risk_times is None:
+        step = 2.0 if time.max() > 6 else 1.0
+        at_risk_times = tuple(np.arange(0, time.max() + 1e-9, step))
+    return StrataComparison(subset, term, contrast or " vs ".join(present), curves, chisq, df, p,
+                            tuple(float(v) for v in at_risk_times), threshold)
+
+
+# ------------------------------------------------------------------------------------------------
+# Cox
+# ------------------------------------------------------------------------------------------------
+def cox_design(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
+    """Model columns for Table 3: sex as male = 1, nbv ×100 (HR per 1 %); others as they are."""
+    design = pd.DataFrame(index=data.index)
+    for name in covariates:
+        if name not in data:
+            raise AnalysisError(f"covariate '{name}' is not a column of the cohort")
+        column = data[name]
+        if name == "sex":
+            design[name] = np.where(column.isna(), np.nan, (column == "M").astype(float))
+        elif name == "nbv":
+            design[name] = column.astype(float) * 100
+        else:
+            design[name] = pd.to_numeric(column, errors="coerce").astype(float)
+    return design
+
+
+@dataclass(frozen=True)
+class CoxTerm:
+    """One covariate of a Cox model: exp(coef) with its Wald CI and p, and its Schoenfeld test."""
+
+    term: str
+    label: str
+    coef: float
+    se: float
+    hr: float
+    ci_low: float
+    ci_high: float
+    z: float
+    p: float
+    zph_chisq: float = float("nan")
+    zph_p: float = float("nan")
+
+
+@dataclass(frozen=True)
+class CoxModel:
+    """A fitted Cox model (Efron ties) with its proportional-hazards check.
+
+    ``notes`` say what a reader must know: too few events per variable, non-convergence, a
+    covariate left out because it is constant, PH violations (cox.zph p < 0.05).
+    """
+
+    subset: str
+    kind: str  # "univariable" | "multivariable"
+    terms: tuple[CoxTerm, ...]
+    n: int
+    events: int
+    loglik: float
+    converged: bool
+    zph_global_chisq: float = float("nan")
+    zph_global_df: int = 0
+    zph_global_p: float = float("nan")
+    notes: tuple[str, ...] = ()
+
+    @property
+    def events_per_variable(self) -> float:
+        return self.events / max(len(self.terms), 1)
+
+    def term(self, name: str) -> CoxTerm | None:
+        return next((t for t in self.terms if t.term == name), None)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per term (like lifelines' ``summary``)."""
+        return pd.DataFrame([t.__dict__ for t in self.terms]).set_index("term")
+
+    def rows(self) -> list[tuple]:
+        a, s = f"cox_{self.kind}", self.subset
+        out = []
+        for t in self.terms:
+            out += [(a, s, t.term, "", "hr", t.hr), (a, s, t.term, "", "ci_low", t.ci_low),
+                    (a, s, t.term, "", "ci_high", t.ci_high), (a, s, t.term, "", "p", t.p),
+                    (a, s, t.term, "", "coef", t.coef), (a, s, t.term, "", "se", t.se),
+                    (a, s, t.term, "", "zph_chisq", t.zph_chisq), (a, s, t.term, "", "zph_p", t.zph_p)]
+        model_term = self.terms[0].term if self.kind == "univariable" and len(self.terms) == 1 else ""
+        out += [(a, s, model_term, "", "n", self.n), (a, s, model_term, "", "events", self.events),
+                (a, s, model_term, "", "events_per_variable", self.events_per_variable),
+                (a, s, model_term, "", "converged", float(self.converged))]
+        if self.kind == "multivariable":
+            out += [(a, s, "global", "", "zph_chisq", self.zph_global_chisq),
+                    (a, s, "global", "", "zph_df", self.zph_global_df),
+                    (a, s, "global", "", "zph_p", self.zph_global_p)]
+        return out
+
+    def tidy(self) -> pd.DataFrame:
+        return tidy_frame(self.rows())
+
+
+def schoenfeld_test(time, event, X: np.ndarray, beta: np.ndarray, transform: str = "km"):
+    """R's ``cox.zph`` (survival ≥ 3.0) for an Efron-ties fit: per-term and global chi-square and p.
+
+    Score test, at (β̂, γ = 0), of the added time-varying covariates x·g(t), where g is the
+    KM transform (1 − S(t−), centred on its mean over events) or ``"identity"``. Returns
+    ``(chisq per term, p per term, global chisq, global df, global p)``.
+    """
+    time, event = np.asarray(time, float), np.asarray(event, float)
+    X = np.asarray(X, float).reshape(len(time), -1)
+    nvar = X.shape[1]
+    if transform == "km":
+        curve = kaplan_meier(time, event)
+        index = np.searchsorted(curve.time, time, side="left")  # KM times strictly before t
+        ttimes = 1 - np.r_[1.0, curve.surv][index]
+    elif transform == "identity":
+        ttimes = time.copy()
+    else:
+        raise AnalysisError(f"unknown cox.zph transform {transform!r}")
+    gtime = ttimes - ttimes[event == 1].mean()
+    weights = np.exp(X @ beta - (X @ beta).max())
+    u = np.zeros(nvar)
+    information = np.zeros((2 * nvar, 2 * nvar))
+    for t in np.unique(time[event == 1]):
+        risk = time >= t
+        dead = risk & (time == t) & (event == 1)
+        d = int(dead.sum())
+        g = gtime[dead][0]
+        w, x = weights[risk], X[risk]
+        s0, s1, s2 = w.sum(), w @ x, (x * w[:, None]).T @ x
+        wd, xd = weights[dead], X[dead]
+        e0, e1, e2 = wd.sum(), wd @ xd, (xd * wd[:, None]).T @ xd
+        score = xd.sum(axis=0)
+        v = np.zeros((nvar, nvar))
+        for ell in range(d):
+            f = ell / d
+            denominator = s0 - f * e0
+            mean = (s1 - f * e1) / denominator
+            score = score - mean
+            v += (s2 - f * e2) / denominator - np.outer(mean, mean)
+        u += g * score
+        information[:nvar, :nvar] += v
+        information[:nvar, nvar:] += g * v
+        information[nvar:, :nvar] += g * v
+        information[nvar:, nvar:] += g * g * v
+    per_chisq, per_p = [], []
+    for j in range(nvar):
+        kk = list(range(nvar)) + [nvar + j]
+        vector = np.r_[np.zeros(nvar), u[j]]
+        chisq = float(vector @ np.linalg.solve(information[np.ix_(kk, kk)], vector))
+        per_chisq.append(chisq)
+        per_p.append(float(stats.chi2.sf(chisq, 1)))
+    vector = np.r_[np.zeros(nvar), u]
+    global_chisq = float(vector @ np.linalg.solve(information, vector))
+    return (np.array(per_chisq), np.array(per_p), global_chisq, nvar, float(stats.chi2.sf(global_chisq, nvar)))
+
+
+def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str = "multivariable",
+              labels: Mapping[str, str] | None = None, min_events: int = MIN_EVENTS) -> CoxModel:
+    """Fit ``coxph(Surv(time, event) ~ <design columns>, ties = "efron")`` on complete cases.
+
+    A constant covariate is left out with a note (a model whose covariates are all constant, or
+    with fewer than ``min_events`` events, raises :class:`AnalysisError`). Non-convergence is
+    reported in ``converged`` and ``notes``, never hidden.
+    """
+    from lifelines import CoxPHFitter
+    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
+
+    labels = {**COX_LABELS, **(labels or {})}
+    frame = design.copy()
+    frame["__time"] = np.asarray(time, float)
+    frame["__event"] = np.asarray(event, float)
+    frame = frame.dropna()
+    notes: list[str] = []
+    n, events = len(frame), int(frame["__event"].sum())
+    name = f"{subset}: Cox model" + (f" of {', '.join(design.columns)}" if kind == "univariable" else "")
+    if n == 0:
+        raise AnalysisError(f"{name}: no subjects with follow-up and complete covariates")
+    if events < min_events:
+        raise AnalysisError(f"{name}: {events} event(s) among {n} subjects; at least {min_events} are needed "
+                            f"to fit a Cox model" + (" (all censored)" if events == 0 else ""))
+    covariates = []
+    for column in design.columns:
+        if frame[column].nunique() < 2:
+            notes.append(f"{labels.get(column, column)} is constant in {subset} "
+                         f"({frame[column].iloc[0]:g} for all {n}); left out of the model")
+        else:
+            covariates.append(column)
+    if not covariates:
+        raise AnalysisError(f"{name}: every covariate is constant ({'; '.join(notes)})")
+    epv = events / len(covariates)
+    if epv < EVENTS_PER_VARIABLE:
+        notes.append(f"only {epv:.1f} events per variable ({events} events, {len(covariates)} covariate(s)); "
+                     f"below {EVENTS_PER_VARIABLE}, estimates may be biased and unstable")
+    fitter = CoxPHFitter()
+    converged = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fitter.fit(frame[covariates + ["__time", "__event"]], duration_col="__time", event_col="__event",
+                       fit_options={"precision": 1e-12, "r_precision": 1e-14, "max_steps": 200})
+        except ConvergenceError as error:
+            raise AnalysisError(f"{name} did not converge: {str(error).splitlines()[0]}") from None
+    for warning in caught:
+        if issubclass(warning.category, ConvergenceWarning):
+            text = str(warning.message).splitlines()[0]
+            if "delta contains nan" in text.lower() or "did not converge" in text.lower() or \
+                    "newton-rhapson failed" in text.lower() or "converge" in text.lower():
+                converged = False
+            notes.append(f"convergence warning: {text}")
+    summary = fitter.summary
+    beta = fitter.params_.to_numpy()
+    se = summary["se(coef)"].to_numpy()
+    if (np.abs(beta) > 15).any() or not np.isfinite(se).all():
+        converged = False
+        notes.append("a coefficient is very large or its standard error infinite (monotone likelihood: "
+                     "the covariate separates events from non-events); the hazard ratio is not estimable")
+    X = frame[covariates].to_numpy(float)
+    try:
+        zph_chisq, zph_p, g_chisq, g_df, g_p = schoenfeld_test(frame["__time"], frame["__event"], X, beta)
+    except np.linalg.LinAlgError:
+        zph_chisq = zph_p = np.full(len(covariates), np.nan)
+        g_chisq, g_df, g_p = float("nan"), len(covariates), float("nan")
+        notes.append("the proportional-hazards test could not be computed (singular information)")
+    terms = []
+    for j, column in enumerate(covariates):
+        b, s = float(beta[j]), float(se[j])
+        terms.append(CoxTerm(column, labels.get(column, column), b, s, float(np.exp(b)), float(np.exp(b - Z95 * s)),
+                             float(np.exp(b + Z95 * s)), b / s, float(2 * stats.norm.sf(abs(b / s))),
+                             float(zph_chisq[j]), float(zph_p[j])))
+        if zph_p[j] < 0.05:
+            notes.append(f"proportional hazards may not hold for {labels.get(column, column)} "
+                         f"(cox.zph p = {zph_p[j]:.3f})")
+    return CoxModel(subset, kind, tuple(terms), n, events, float(fitter.log_likelihood_), converged, g_chisq,
+                    g_df, g_p, tuple(notes))
