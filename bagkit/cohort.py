@@ -288,6 +288,7 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
                           f"(line(s) {_rows(duplicated)})")
 
     present = list(dict.fromkeys(data["group"]))
+    in_file = set(data["subject_id"])  # visits may cover subjects of groups left out by `groups`
     if groups is not None:
         groups = [str(g) for g in groups]
         absent = [g for g in groups if g not in present]
@@ -312,7 +313,7 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
     data = data.reset_index(drop=True)
     notes: list[str] = []
     if visits is not None:
-        data = _attach_visits(data, read_visits(visits), path, visits)
+        data = _attach_visits(data, read_visits(visits), path, visits, in_file)
     else:
         data = _derive_followup_columns(data, path)
     shown_labels = {**{c: source_names[c] for c in source_names if c not in COLUMNS}, **display}
@@ -384,17 +385,19 @@ def derive_worsening(baseline_edss: pd.Series, visits: pd.DataFrame) -> pd.DataF
     return out
 
 
-def _attach_visits(data: pd.DataFrame, visits: pd.DataFrame, path: Path, visits_path) -> pd.DataFrame:
+def _attach_visits(data: pd.DataFrame, visits: pd.DataFrame, path: Path, visits_path,
+                   in_file: set | None = None) -> pd.DataFrame:
     clash = [c for c in ("worsening", "followup_years", "edss_followup") if c in data]
     if clash:
         raise CohortError(f"{path} already has {', '.join(clash)} and a visits table was given too; "
                           f"give follow-up one way only")
-    known = set(data["subject_id"])
+    known = set(data["subject_id"]) if in_file is None else in_file
     unknown = ~visits["subject_id"].isin(known)
     if unknown.any():
         ids = ", ".join(repr(i) for i in visits.loc[unknown, "subject_id"].unique()[:5])
         raise CohortError(f"visits file {visits_path}: subject(s) {ids} are not in the cohort {path} "
                           f"(line(s) {_rows(unknown)})")
+    visits = visits[visits["subject_id"].isin(set(data["subject_id"]))]
     baseline = data.set_index("subject_id")["edss"] if "edss" in data else pd.Series(dtype=float)
     at_zero = visits[visits["years"] == 0].groupby("subject_id")["edss"].first()
     if len(at_zero):

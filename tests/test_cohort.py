@@ -383,6 +383,16 @@ def test_worsening_from_visits_by_hand(tmp_path):
     assert math.isnan(got.loc["h", "edss"])  # the cohort's own baseline column is left as given
 
 
+def test_visits_of_groups_left_out_are_ignored(tmp_path):
+    """groups=["NMOSD", "HC"] with a visits table that also covers RRMS patients (in the cohort
+    file, not selected): no error; a (NMOSD, baseline 5.5, 2y 6.5: +1.0) worsens at 2.0."""
+    cohort = read_cohort(write(tmp_path, "c.csv", VISITS_COHORT), visits=write(tmp_path, "v.csv", VISITS),
+                         groups=["NMOSD", "HC"])
+    got = cohort.data.set_index("subject_id")
+    assert cohort.groups == ("NMOSD", "HC") and "d" not in got.index
+    assert got.loc["a", "worsening"] == 1 and got.loc["a", "followup_years"] == 2.0
+
+
 def test_derive_worsening_function():
     """derive_worsening straight: baseline 5.5 with a +0.9 rise is no event, censored at its last
     visit (2.5); baseline 6.0 with +0.5 at 0.5 y is an event at 0.5; year-0 rows are ignored."""

@@ -203,10 +203,12 @@ def test_lung_three_ecog_groups_tsv(tmp_path):
 
 # --- the example cohort --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("groups", [None, ["NMOSD", "RRMS", "HC"]], ids=["file-order", "paper-order"])
+@pytest.mark.parametrize("groups", [None, ["NMOSD", "RRMS", "HC"], ["NMOSD", "HC"]],
+                         ids=["file-order", "paper-order", "NMOSD-and-HC"])
 def test_example_cohort_with_visits(tmp_path, groups):
-    """examples/cohort.csv with examples/visits.csv (NMOSD, RRMS, HC), in the file's group order
-    and in the paper's (--groups NMOSD,RRMS,HC): every Table 1 row of the paper, worsening and
+    """examples/cohort.csv with examples/visits.csv (NMOSD, RRMS, HC), in the file's group order,
+    in the paper's (--groups NMOSD,RRMS,HC), and NMOSD vs HC alone (the two-group tests: t-test,
+    rank-sum, 2 x 2 chi-square; visits of RRMS patients ignored): every Table 1 row, worsening and
     follow-up derived from the visits independently in R by the paper's rule (rise >= 1.0 over a
     baseline <= 5.5, >= 0.5 over > 5.5; first such visit, else censored at the last visit).
 
@@ -225,6 +227,10 @@ def test_example_cohort_with_visits(tmp_path, groups):
     assert {"age", "sex", "aqp4", "dmt", "disease_duration", "edss", "brain_volume_ml", "nbv",
             "lesion_volume_ml", "brain_age", "bag", "brain_age_sd", "followup", "followup_years",
             "worsening"} <= terms
+    if groups == ["NMOSD", "HC"]:
+        assert set(reference["contrast"]) == {"", "NMOSD vs HC", "NMOSD - HC"}
+        assert {("age", "t"), ("bag", "t"), ("sex", "chi2")} <= statistics_of(reference)
+        return
     order = groups or list(dict.fromkeys(pd.read_csv(EXAMPLE_COHORT, usecols=["group"])["group"]))
     first, second = [g for g in order if g != "HC"]
     assert {"NMOSD vs HC", "RRMS vs HC", f"{first} vs {second}", f"{first} - {second}",

@@ -123,7 +123,7 @@ if (!is.null(visits_path)) {
     s <- zero$subject_id[k]
     if (is.na(baseline[s])) baseline[s] <- zero$edss[k]
   }
-  follow <- visits[visits$years > 0, ]
+  follow <- visits[visits$years > 0 & visits$subject_id %in% data$subject_id, ]  # groups kept only
   data$worsening <- NA_real_
   data$followup_years <- NA_real_
   for (s in unique(follow$subject_id)) {
