@@ -14,6 +14,7 @@ import pandas as pd
 
 from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError
+from bagkit.outcomes import run_outcomes, run_regressions
 from bagkit.results import concat_tidy
 from bagkit.table1 import GroupTable, table1
 
@@ -33,6 +34,8 @@ class AnalysisOptions:
     match_order: str = "data"
     cutoff_rule: str = "spec80"  # or "youden"
     specificity_at_least: float = 0.80
+    cutoff_bootstrap: int = 0  # bootstrap replicates for the cutoff's CI (0: none)
+    cox_selection: str = "all"  # or "univariable_p05" (the paper's Table 3: univariable p < 0.05, BAG kept)
     seed: int = 20240101
 
     def as_dict(self) -> dict[str, Any]:
@@ -68,7 +71,10 @@ class Results:
 # Each further analysis registers here as (section name, function(cohort, options) -> result).
 # A function raises BagkitError (or returns None) when the cohort cannot support it; the
 # message becomes the skip note shown in the report.
-ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = []
+ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
+    ("outcomes", run_outcomes),
+    ("regressions", run_regressions),
+]
 
 
 def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
