@@ -14,6 +14,7 @@ import pandas as pd
 
 from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError
+from bagkit.matching import run_matching
 from bagkit.outcomes import run_outcomes, run_regressions
 from bagkit.results import concat_tidy
 from bagkit.table1 import GroupTable, table1
@@ -72,6 +73,7 @@ class Results:
 # A function raises BagkitError (or returns None) when the cohort cannot support it; the
 # message becomes the skip note shown in the report.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
+    ("matching", run_matching),
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
 ]
