@@ -249,13 +249,13 @@ def compare_strata(time, event, strata, subset: str = "all", term: str = "bag", 
 # Cox
 # ------------------------------------------------------------------------------------------------
 def cox_design(data: pd.DataFrame, covariates: Sequence[str]) -> pd.DataFrame:
-    """Model columns for Table 3: sex as male = 1, nbv ×100 (HR per 1 %); others as they are."""
+    """Model columns for Table 3: sex (F/M) as male = 1, nbv ×100 (HR per 1 %); others as they are."""
     design = pd.DataFrame(index=data.index)
     for name in covariates:
         if name not in data:
             raise AnalysisError(f"covariate '{name}' is not a column of the cohort")
         column = data[name]
-        if name == "sex":
+        if name == "sex" and column.dtype == object:
             design[name] = np.where(column.isna(), np.nan, (column == "M").astype(float))
         elif name == "nbv":
             design[name] = column.astype(float) * 100
@@ -433,7 +433,7 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
         warnings.simplefilter("always")
         try:
             fitter.fit(frame[covariates + ["__time", "__event"]], duration_col="__time", event_col="__event",
-                       fit_options={"precision": 1e-12, "r_precision": 1e-14, "max_steps": 200})
+                       fit_options={"precision": 1e-15, "r_precision": 1e-15, "max_steps": 500})
         except ConvergenceError as error:
             raise AnalysisError(f"{name} did not converge: {str(error).splitlines()[0]}") from None
     for warning in caught:

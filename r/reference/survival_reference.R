@@ -10,6 +10,7 @@
 # fit: IN has columns subset, time, event (0/1), the comma-separated COVARIATES and, with --strata, a column
 #   stratum. A covariate named sex holding F/M is coded male = 1 and one named nbv is scaled x100 (HR per
 #   1 %), as bagkit's Table 3. Per subset:
+#   (coxph with its default control, as a user runs it)
 #   cox_univariable   term = covariate   coxph(Surv(time, event) ~ x, ties = "efron"): hr, ci_low, ci_high,
 #                                        p, coef, se (summary()), zph_chisq, zph_p (cox.zph(fit)), n, events
 #   cox_multivariable term = covariate   the same with every covariate; term "global": zph_chisq, zph_df,
