@@ -196,3 +196,29 @@ def test_one_stratum_is_named():
 def test_numbers_at_risk():
     curve = kaplan_meier([1, 2, 2, 3, 5, 8], [1, 0, 1, 1, 0, 1])
     assert list(curve.at_risk([0, 2, 2.5, 8, 9])) == [6, 5, 3, 1, 0]
+
+
+def test_outcomes_groups_without_followup_or_events_get_notes(small_cohort_csv, tmp_path):
+    """run_outcomes: a group with no follow-up and a group whose follow-up is all censored each get a
+    note naming the group; the section is still produced (the report shows the notes)."""
+    from bagkit.cohort import read_cohort
+    from bagkit.outcomes import run_outcomes
+
+    frame = pd.read_csv(small_cohort_csv)
+    frame["followup_years"] = np.where(frame.group == "NMOSD", 3.0, np.nan)
+    frame["worsening"] = np.where(frame.group == "NMOSD", 0.0, np.nan)
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    outcomes = run_outcomes(read_cohort(path))
+    notes = " | ".join(outcomes.all_notes)
+    assert "RRMS: no subjects with follow-up" in notes
+    assert "NMOSD: no EDSS worsening among 40 subjects with follow-up (all censored)" in notes
+    assert set(outcomes.tidy()["analysis"]) == {"followup"}
+
+
+def test_outcomes_without_followup_columns_is_named(small_cohort_csv):
+    from bagkit.cohort import read_cohort
+    from bagkit.outcomes import run_outcomes
+
+    with pytest.raises(AnalysisError, match="no follow-up data.*visits"):
+        run_outcomes(read_cohort(small_cohort_csv))
