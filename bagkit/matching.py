@@ -364,10 +364,12 @@ def _balance(out: Mapping[str, Any], unsafe: Mapping[str, str], cohort: Cohort) 
     terms["level"] = terms["level"].where(terms["level"].astype(str) != "NA", None)
     before = out["sum_all"].set_index("term")
     after = out["sum_matched"].set_index("term")
+    unknown = [term for term in before.index if term not in set(terms["term"])]
+    if unknown:
+        raise AnalysisError(f"MatchIt's balance table has row(s) bagkit cannot name: {', '.join(unknown)}")
+    terms = terms.set_index("term").loc[list(before.index)].reset_index()
     rows = []
     for _, t in terms.iterrows():
-        if t["term"] not in before.index:  # MatchIt drops nothing we know of; skip defensively
-            continue
         covariate = "distance" if t["variable"] == "distance" else unsafe[t["variable"]]
         level = t["level"] if isinstance(t["level"], str) else None
         term = covariate if level is None else f"{covariate}={level}"

@@ -17,7 +17,8 @@
 #   sum_matched  summary(m)$sum.matched, same columns plus std_pair_distance
 #   nn           summary(m)$nn as sample (All (ESS), All, Matched (ESS), Matched, Unmatched,
 #                Discarded), control, treated
-#   terms        term, variable, level: which covariate (and factor level) each balance row is
+#   terms        term, variable, level: which covariate or exact variable (and factor level) each
+#                balance row is (MatchIt balances exact variables too)
 #   version      MatchIt's version
 #   seconds_matchit, seconds_summary   elapsed time of matchit() and of summary() (for benchmarks)
 
@@ -105,7 +106,7 @@ bagkit_match <- function(data, covariates, method = "nearest", ratio = 1, calipe
                    treated = as.numeric(s$nn[, "Treated"]), stringsAsFactors = FALSE)
   list(subjects = subjects, pairs = pairs, sum_all = .bagkit_balance_frame(s$sum.all),
        sum_matched = .bagkit_balance_frame(s$sum.matched), nn = nn,
-       terms = .bagkit_terms(data, covariates),
+       terms = .bagkit_terms(data, unique(c(covariates, exact))),
        version = as.character(utils::packageVersion("MatchIt")),
        seconds_matchit = seconds_matchit, seconds_summary = seconds_summary)
 }
