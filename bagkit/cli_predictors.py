@@ -1,0 +1,233 @@
+"""Predictor commands of the ``bagkit`` CLI: predictors, predict, train, lesion-fill, compare.
+
+Plain click commands (not a group), collected in :data:`COMMANDS`; ``bagkit.cli``
+adds each to the main group. They parse options, call the API and say where the
+files went. Nothing here imports torch: a predictor is imported only when a
+command asks for it by name.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from bagkit.errors import BagkitError
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    path = Path(path)
+    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    try:
+        return pd.read_csv(path, sep=sep)
+    except Exception as error:  # pandas raises several kinds
+        raise click.ClickException(f"{path}: cannot read the table ({error}).") from error
+
+
+def _params(pairs: tuple[str, ...]) -> dict:
+    params = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise click.BadParameter(f"'{pair}' should be NAME=VALUE, e.g. n_components=50", param_hint="--param")
+        key, value = pair.split("=", 1)
+        try:
+            params[key.strip()] = json.loads(value)
+        except ValueError:
+            params[key.strip()] = value
+    return params
+
+
+def _ints(value: str | None, what: str, count: int):
+    if value is None:
+        return None
+    try:
+        numbers = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' should be {count} comma-separated numbers", param_hint=what)
+    if len(numbers) != count:
+        raise click.BadParameter(f"'{value}' should be {count} comma-separated numbers", param_hint=what)
+    return numbers
+
+
+def _make_predictor(name: str, model: str | None, weights: str | None, params: dict):
+    from bagkit.predictor import available_predictors, get_predictor
+
+    if weights is not None:
+        params = {**params, "weights": weights}
+    if model is None:
+        return get_predictor(name, **params)
+    predictor = get_predictor(name)
+    return type(predictor).load(model, **params) if params else type(predictor).load(model)
+
+
+def _fail(error: BagkitError):
+    raise click.ClickException(str(error))
+
+
+@click.command("predictors")
+def predictors_command():
+    """List the installed brain-age predictors (without importing them)."""
+    from bagkit.predictor import available_predictors
+
+    found = available_predictors()
+    if not found:
+        click.echo("no brain-age predictors installed (try: pip install -e predictors/sfcn -e predictors/gpr)")
+        return
+    width = max(len(name) for name in found)
+    for name, entry in found.items():
+        dist = getattr(getattr(entry, "dist", None), "name", "") or ""
+        click.echo(f"{name:<{width}}  {entry.value}" + (f"  ({dist})" if dist else ""))
+
+
+@click.command("predict")
+@click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-p", "--predictor", "predictor_name", default="sfcn", show_default=True,
+              help="Installed predictor name (see `bagkit predictors`).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="Weights file (SFCN: e.g. the UK Biobank run_20190719_00_epoch_best_mae.p).")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False),
+              help="A model saved by `bagkit train` (loaded with the predictor's load()).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Predictor parameter (repeatable; JSON values), e.g. --param age_range=[42,82].")
+@click.option("-o", "--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
+              help="CSV of subject_id, brain_age, brain_age_sd, prediction_error.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Reuse predictions cached here.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict_command(cohort_file, predictor_name, weights, model, params, out, cache_dir, quiet):
+    """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
+    paths relative to the table)."""
+    from bagkit.predictor import predict_cohort
+
+    frame = _read_table(cohort_file)
+    try:
+        predictor = _make_predictor(predictor_name, model, weights, _params(params))
+        result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache_dir,
+                                progress=not quiet)
+    except BagkitError as error:
+        _fail(error)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    result.to_csv(out, index=False)
+    failed = result[result.prediction_error != ""]
+    for _, row in failed.iterrows():
+        click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
+    click.echo(f"wrote {out} ({len(result) - len(failed)} predicted, {len(failed)} failed)")
+
+
+@click.command("train")
+@click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-p", "--predictor", "predictor_name", default="sfcn", show_default=True, help="Predictor to train.")
+@click.option("--control", default="HC", show_default=True, help="Label of the controls it is trained on.")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Where to save the model.")
+@click.option("--epochs", type=int, help="SFCN: maximum epochs (default 130).")
+@click.option("--lr", type=float, help="SFCN: SGD learning rate (default 0.01).")
+@click.option("--batch-size", type=int, help="SFCN: batch size (default 8).")
+@click.option("--patience", type=int, help="SFCN: early stopping after this many epochs without gain.")
+@click.option("--checkpoint-dir", type=click.Path(file_okay=False), help="SFCN: write last.pt/best.pt here.")
+@click.option("--resume", is_flag=True, help="SFCN: continue from CHECKPOINT_DIR/last.pt.")
+@click.option("--age-range", metavar="START,END", help="SFCN: age bins, e.g. 6,90 (the paper).")
+@click.option("--input-shape", metavar="X,Y,Z", help="Preprocessed input shape (default 160,192,160).")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Other predictor parameters (JSON).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_size, patience, checkpoint_dir,
+                  resume, age_range, input_shape, params, quiet):
+    """Train a predictor on the controls of COHORT_FILE (columns group, age, scan)."""
+    from bagkit.predictor import get_predictor
+
+    frame = _read_table(cohort_file)
+    missing = [c for c in ("group", "age", "scan") if c not in frame.columns]
+    if missing:
+        raise click.ClickException(f"{cohort_file}: training needs the columns {', '.join(missing)}.")
+    controls = frame[(frame["group"].astype(str) == control) & frame["scan"].notna() & frame["age"].notna()]
+    if len(controls) < 3:
+        raise click.ClickException(f"{cohort_file}: only {len(controls)} controls labelled {control!r} with scan "
+                                   f"and age; need at least 3.")
+    options = _params(params)
+    for key, value in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size), ("patience", patience),
+                       ("checkpoint_dir", checkpoint_dir)):
+        if value is not None:
+            options[key] = value
+    if resume:
+        options["resume"] = True
+    if age_range:
+        options["age_range"] = _ints(age_range, "--age-range", 2)
+    if input_shape:
+        options["input_shape"] = tuple(int(v) for v in _ints(input_shape, "--input-shape", 3))
+    if quiet and predictor_name == "sfcn":
+        options["progress"] = False
+    base = Path(cohort_file).parent
+    scans = [str(p if Path(p).is_absolute() else base / p) for p in controls["scan"].astype(str)]
+    try:
+        predictor = get_predictor(predictor_name, **options)
+        predictor.fit(scans, controls["age"].astype(float).to_numpy())
+        written = predictor.save(out)
+    except BagkitError as error:
+        _fail(error)
+    mae = getattr(predictor, "validation_mae_", None)
+    click.echo(f"trained {predictor_name} on {len(controls)} controls"
+               + (f" (best validation MAE {mae:.2f} y)" if mae is not None else ""))
+    click.echo(f"wrote {written}")
+
+
+@click.command("lesion-fill")
+@click.argument("t1", type=click.Path(exists=True, dir_okay=False))
+@click.argument("mask", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="The filled T1 (new file).")
+@click.option("--wm-mask", type=click.Path(exists=True, dir_okay=False),
+              help="White-matter mask (default: estimated as the brighter half of the brain).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the intensity draws.")
+def lesion_fill_command(t1, mask, out, wm_mask, seed):
+    """Fill the lesions of T1 (MASK > 0) with normal-appearing white-matter intensities."""
+    from bagkit.lesion import fill_lesions_file
+
+    try:
+        written = fill_lesions_file(t1, mask, out, wm_mask_path=wm_mask, seed=seed)
+    except BagkitError as error:
+        _fail(error)
+    click.echo(f"wrote {written}")
+
+
+@click.command("compare")
+@click.argument("a_csv", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b_csv", type=click.Path(exists=True, dir_okay=False))
+@click.option("--column", default="brain_age", show_default=True, help="Column compared in both tables.")
+@click.option("--labels", metavar="A,B", help="Names of the two measurements (default: the file names).")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write the Bland–Altman plot (PNG) here.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the tidy results CSV here.")
+def compare_command(a_csv, b_csv, column, labels, plot, out):
+    """Agreement of two predictions (e.g. raw vs lesion-filled): R², r, Bland–Altman."""
+    from bagkit.agreement import bland_altman, plot_bland_altman
+    from bagkit.errors import AnalysisError
+
+    a, b = _read_table(a_csv), _read_table(b_csv)
+    for path, frame in ((a_csv, a), (b_csv, b)):
+        if column not in frame.columns:
+            raise click.ClickException(f"{path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}).")
+    names = tuple(labels.split(",", 1)) if labels else (Path(a_csv).stem, Path(b_csv).stem)
+    if len(names) != 2:
+        raise click.BadParameter("give two labels, e.g. raw,filled", param_hint="--labels")
+    if "subject_id" in a.columns and "subject_id" in b.columns:
+        joined = a[["subject_id", column]].merge(b[["subject_id", column]], on="subject_id", suffixes=("_a", "_b"))
+        values_a, values_b = joined[f"{column}_a"], joined[f"{column}_b"]
+    elif len(a) == len(b):
+        values_a, values_b = a[column], b[column]
+    else:
+        raise click.ClickException("the tables have no subject_id to pair on and different numbers of rows.")
+    try:
+        result = bland_altman(values_a, values_b, labels=names)
+    except AnalysisError as error:
+        _fail(error)
+    click.echo(result.summary())
+    if out:
+        result.tidy().to_csv(out, index=False)
+        click.echo(f"wrote {out}")
+    if plot:
+        ax = plot_bland_altman(result)
+        ax.figure.savefig(plot, dpi=150)
+        click.echo(f"wrote {plot}")
+
+
+COMMANDS = [predictors_command, predict_command, train_command, lesion_fill_command, compare_command]
+
+__all__ = ["COMMANDS", "predictors_command", "predict_command", "train_command", "lesion_fill_command",
+           "compare_command"]
