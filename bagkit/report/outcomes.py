@@ -61,7 +61,7 @@ def table3(outcomes) -> list:
         rows.append(row)
     label_width = CONTENT_WIDTH * 0.2
     rest = (CONTENT_WIDTH - label_width) / (4 * len(names))
-    widths = [label_width] + [rest * 1.45, rest * 0.55] * (2 * len(names))
+    widths = [label_width] + [rest * 1.33, rest * 0.67] * (2 * len(names))
     notes = ["Hazard ratios [95% CI] and Wald p from Cox models with Efron ties (R: coxph). Sex coded male = 1; "
              "normalized brain volume per 1 % of intracranial volume; '-': not in the model."]
     if outcomes.cox_selection == "univariable_p05":
