@@ -222,3 +222,27 @@ def test_outcomes_without_followup_columns_is_named(small_cohort_csv):
 
     with pytest.raises(AnalysisError, match="no follow-up data.*visits"):
         run_outcomes(read_cohort(small_cohort_csv))
+
+
+def test_report_shows_table3_and_notes(small_cohort_csv, tmp_path):
+    """End to end: analyze + write on a cohort with follow-up gives Table 3, the cutoff table and
+    Figure 2 in the PDF and every outcome analysis in results.csv; an all-censored group's note shows."""
+    from bagkit.analysis import analyze
+    from bagkit.cohort import read_cohort
+
+    rng = np.random.default_rng(4)
+    frame = pd.read_csv(small_cohort_csv)
+    patient = frame.group == "NMOSD"
+    frame["followup_years"] = np.where(frame.group != "HC", np.round(rng.uniform(1, 8, len(frame)), 2), np.nan)
+    frame["worsening"] = np.where(patient, (rng.uniform(size=len(frame)) < 0.4).astype(float),
+                                  np.where(frame.group == "RRMS", 0.0, np.nan))
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    written = analyze(read_cohort(path)).write(tmp_path / "out")
+    results = pd.read_csv(written.results_csv)
+    assert {"roc", "cutoff", "km", "cox_univariable", "cox_multivariable", "regression", "subgroup",
+            "center"} <= set(results["analysis"])
+    from pypdf import PdfReader  # noqa: E402 (optional; skip the text check without it)
+    text = " ".join(page.extract_text() for page in PdfReader(written.pdf).pages)
+    for expected in ("Table 3", "Cutoffs of BAG", "Figure 2", "all censored"):
+        assert expected in text
