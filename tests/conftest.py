@@ -1,28 +1,13 @@
 """Shared fixtures: paths of the bundled example cohort and a small synthetic cohort."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_COHORT = ROOT / "examples" / "cohort.csv"
-EXAMPLE_VISITS = ROOT / "examples" / "visits.csv"
-
-
-def rscript(*args: str, cwd=None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run Rscript; fail the test with R's own message when it fails."""
-    if shutil.which("Rscript") is None:
-        pytest.fail("Rscript not found: R is required for the cross-checks (bash scripts/setup.sh installs it)")
-    done = subprocess.run(["Rscript", "--vanilla", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-    if done.returncode != 0:
-        pytest.fail(f"Rscript {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript  # noqa: F401  (re-exported)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from bagkit.cutoffs import bootstrap_cutoff, find_cutoff, roc_analysis, roc_curve
 from bagkit.errors import AnalysisError
-from conftest import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
 
 SCRIPT = str(ROOT / "r" / "reference" / "cutoffs_reference.R")
 

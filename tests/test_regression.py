@@ -14,7 +14,7 @@ from bagkit.cohort import read_cohort
 from bagkit.errors import AnalysisError
 from bagkit.outcomes import run_regressions
 from bagkit.regression import center_anova, multiple_regression, simple_regression, subgroup_t_test
-from conftest import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
 
 SCRIPT = str(ROOT / "r" / "reference" / "regression_reference.R")
 

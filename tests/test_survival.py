@@ -18,7 +18,7 @@ import pytest
 
 from bagkit.errors import AnalysisError
 from bagkit.survival import (COX_COVARIATES, compare_strata, cox_design, cox_model, kaplan_meier)
-from conftest import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
 
 SCRIPT = str(ROOT / "r" / "reference" / "survival_reference.R")
 TOLERANCE = {"hr": 1e-6, "ci_low": 1e-6, "ci_high": 1e-6, "coef": 1e-6, "se": 1e-6, "p": 1e-5,
