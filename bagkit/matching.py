@@ -334,6 +334,8 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
         "control_id": ids[np.asarray(pairs_r["control_row"], dtype=int) - 1],
         "slot": np.asarray(pairs_r["slot"], dtype=int),
     })
+    _check_matchit_invariants(subjects, pairs, data, exact, replace, out.get("caliper_width"),
+                              str(out.get("version", "")))
     balance = _balance(out, unsafe, cohort)
     counts = out["nn"].copy()
     counts.index = [_SAMPLES.get(s, s) for s in counts["sample"]]
@@ -352,6 +354,40 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
                    f"{', '.join(result.imbalanced_terms)}")
         result = _with_notes(result, message)
     return result
+
+
+def _check_matchit_invariants(subjects: pd.DataFrame, pairs: pd.DataFrame, data: pd.DataFrame,
+                              exact: Sequence[str], replace: bool, caliper_width, version: str) -> None:
+    """Refuse a matching that breaks the rules it was asked for (caliper, exact, replacement).
+
+    MatchIt 4.5.1–4.5.3 ignores the caliper on some systems (MatchIt issue #163, fixed in 4.5.4) and
+    4.5.1 has bugs with ratio > 1 combined with ``exact`` or ``replace`` (fixed in 4.5.2/4.5.3): a
+    result that silently breaks the caliper or the exact strata must not reach a table.
+    """
+    if pairs.empty:
+        return
+    hint = (f"This is a known bug of MatchIt {version or '(this version)'} (MatchIt issues #163/#159, "
+            f"fixed in MatchIt 4.5.4); upgrade MatchIt (install.packages(\"MatchIt\") from CRAN) or "
+            f"match without this option.")
+    distance = dict(zip(subjects["subject_id"], subjects["distance"]))
+    gaps = np.abs(pairs["treated_id"].map(distance).to_numpy() - pairs["control_id"].map(distance).to_numpy())
+    if caliper_width is not None and np.isfinite(caliper_width):
+        outside = gaps > float(caliper_width) * (1 + 1e-9) + 1e-12
+        if outside.any():
+            raise AnalysisError(f"MatchIt did not apply the caliper: {int(outside.sum())} of {len(gaps)} matched "
+                                f"pairs lie further apart on the propensity score ({gaps.max():.4g}) than the "
+                                f"caliper ({float(caliper_width):.4g}). {hint}")
+    if exact:
+        values = data.set_index(data["subject_id"].astype(str))[list(exact)]
+        treated = values.loc[pairs["treated_id"]].to_numpy()
+        control = values.loc[pairs["control_id"]].to_numpy()
+        if not (treated == control).all():
+            raise AnalysisError(f"MatchIt paired subjects that differ on the exact variable(s) "
+                                f"{', '.join(exact)}. {hint}")
+    if pairs.duplicated(["treated_id", "control_id"]).any():
+        raise AnalysisError(f"MatchIt matched a control to the same treated subject twice. {hint}")
+    if not replace and pairs["control_id"].duplicated().any():
+        raise AnalysisError(f"MatchIt used a control twice although matching was without replacement. {hint}")
 
 
 def _with_notes(matching: Matching, *notes: str) -> Matching:

@@ -20,6 +20,7 @@
 #   terms        term, variable, level: which covariate or exact variable (and factor level) each
 #                balance row is (MatchIt balances exact variables too)
 #   version      MatchIt's version
+#   caliper_width  the caliper on the propensity score in its own units (m$caliper), when one was asked for
 #   seconds_matchit, seconds_summary   elapsed time of matchit() and of summary() (for benchmarks)
 
 .bagkit_safe_name <- "^[xe][0-9]+$"
@@ -108,5 +109,6 @@ bagkit_match <- function(data, covariates, method = "nearest", ratio = 1, calipe
        sum_matched = .bagkit_balance_frame(s$sum.matched), nn = nn,
        terms = .bagkit_terms(data, unique(c(covariates, exact))),
        version = as.character(utils::packageVersion("MatchIt")),
+       caliper_width = if (is.null(m$caliper)) NULL else as.numeric(m$caliper[names(m$caliper) %in% c("", "distance")])[1],
        seconds_matchit = seconds_matchit, seconds_summary = seconds_summary)
 }

@@ -30,6 +30,7 @@
 # OUT_PREFIX_nn.csv              s$nn           sample, control, treated
 # OUT_PREFIX_ttest.csv           variable, diff, ci_low, ci_high, t, df, p        (--compare)
 # OUT_PREFIX_left_out.csv        id
+# OUT_PREFIX_caliper.csv         caliper_width (m$caliper, in propensity-score units; NA without caliper)
 # OUT_PREFIX_timing.csv          step, seconds (read, matchit, summary)
 # Every file's first line is a comment with the R and MatchIt versions; numbers have 17 digits.
 
@@ -134,5 +135,6 @@ if (length(compare)) {
   })
   write_out(do.call(rbind, rows), "ttest")
 }
+write_out(data.frame(caliper_width = if (is.null(m$caliper)) NA_real_ else as.numeric(m$caliper[1])), "caliper")
 write_out(data.frame(step = c("read", "matchit", "summary"),
                      seconds = c(seconds_read, seconds_matchit, seconds_summary)), "timing")
