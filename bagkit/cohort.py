@@ -53,7 +53,8 @@ COLUMNS: dict[str, Column] = {c.name: c for c in (
     Column("icv_ml", "numeric", "Estimated total intracranial volume, ml", low=0, high=5000),
     Column("nbv", "numeric", "Normalized brain volume", low=0, high=1.5),
     Column("lesion_volume_ml", "numeric", "Total volume of lesion, ml", low=0, high=5000),
-    Column("followup_years", "numeric", "Follow-up time, yr", low=0, high=100),
+    Column("followup_years", "numeric", "Time to worsening or censoring, yr", low=0, high=100),
+    Column("followup_total_years", "numeric", "Follow-up time, yr", low=0, high=100),
     Column("edss_followup", "numeric", "EDSS at follow-up", low=0, high=10),
     Column("worsening", "binary", "EDSS worsening, n (%)"),
 )}
@@ -371,7 +372,8 @@ def derive_worsening(baseline_edss: pd.Series, visits: pd.DataFrame) -> pd.DataF
     years > 0 (follow-up visits). Worsening is the first visit whose EDSS rises ≥ 1.0 over a
     baseline ≤ 5.5 (≥ 0.5 over a baseline > 5.5); its ``followup_years`` is that visit's time.
     Subjects who never worsen are censored at their last visit. Returns a frame indexed by
-    subject_id with ``worsening`` (0/1) and ``followup_years``.
+    subject_id with ``worsening`` (0/1), ``followup_years`` (time to worsening or censoring, the
+    survival time) and ``followup_total_years`` (time of the last visit: the follow-up time of Table 1).
     """
     visits = visits[visits["years"] > 0].sort_values(["subject_id", "years"], kind="mergesort")
     baseline = visits["subject_id"].map(baseline_edss).to_numpy(dtype=float)
@@ -379,7 +381,7 @@ def derive_worsening(baseline_edss: pd.Series, visits: pd.DataFrame) -> pd.DataF
     visits = visits.assign(event=event)
     last = visits.groupby("subject_id", sort=False)["years"].max()
     first_event = visits[visits["event"]].groupby("subject_id", sort=False)["years"].min()
-    out = pd.DataFrame({"worsening": 0.0, "followup_years": last})
+    out = pd.DataFrame({"worsening": 0.0, "followup_years": last, "followup_total_years": last})
     out.loc[first_event.index, "worsening"] = 1.0
     out.loc[first_event.index, "followup_years"] = first_event
     return out
@@ -387,7 +389,7 @@ def derive_worsening(baseline_edss: pd.Series, visits: pd.DataFrame) -> pd.DataF
 
 def _attach_visits(data: pd.DataFrame, visits: pd.DataFrame, path: Path, visits_path,
                    in_file: set | None = None) -> pd.DataFrame:
-    clash = [c for c in ("worsening", "followup_years", "edss_followup") if c in data]
+    clash = [c for c in ("worsening", "followup_years", "followup_total_years", "edss_followup") if c in data]
     if clash:
         raise CohortError(f"{path} already has {', '.join(clash)} and a visits table was given too; "
                           f"give follow-up one way only")

@@ -57,6 +57,7 @@ TABLE1_VARIABLES: tuple[Variable, ...] = (
     Variable("bag", "mean_ci", section=BRAIN_AGE),
     Variable("brain_age_sd", "mean_ci", section=BRAIN_AGE),
     Variable("followup_years", "count", section=FOLLOWUP),
+    Variable("followup_total_years", "mean", section=FOLLOWUP, followup_only=True),
     Variable("followup_years", "mean", section=FOLLOWUP, followup_only=True),
     Variable("worsening", "proportion", section=FOLLOWUP, level=1.0, followup_only=True),
 )

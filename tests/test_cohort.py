@@ -395,13 +395,15 @@ def test_visits_of_groups_left_out_are_ignored(tmp_path):
 
 def test_derive_worsening_function():
     """derive_worsening straight: baseline 5.5 with a +0.9 rise is no event, censored at its last
-    visit (2.5); baseline 6.0 with +0.5 at 0.5 y is an event at 0.5; year-0 rows are ignored."""
+    visit (2.5); baseline 6.0 with +0.5 at 0.5 y is an event at 0.5, followed until 1.0; year-0 rows
+    are ignored. Columns: worsening, followup_years (time to event or censoring), followup_total_years."""
     baseline = pd.Series({"p": 5.5, "q": 6.0})
     visits = pd.DataFrame({"subject_id": ["p", "p", "q", "q", "q"], "years": [0.0, 2.5, 0.0, 0.5, 1.0],
                            "edss": [5.5, 6.4, 6.0, 6.5, 6.0]})
     out = derive_worsening(baseline, visits)
-    assert out.loc["p"].tolist() == [0.0, 2.5]
-    assert out.loc["q"].tolist() == [1.0, 0.5]
+    assert list(out.columns) == ["worsening", "followup_years", "followup_total_years"]
+    assert out.loc["p"].tolist() == [0.0, 2.5, 2.5]
+    assert out.loc["q"].tolist() == [1.0, 0.5, 1.0]
 
 
 def test_worsening_from_edss_followup_columns(tmp_path):

@@ -225,7 +225,7 @@ def test_example_cohort_with_visits(tmp_path, groups):
     compare_with_r(reference, ours)
     terms = set(reference["term"])
     assert {"age", "sex", "aqp4", "dmt", "disease_duration", "edss", "brain_volume_ml", "nbv",
-            "lesion_volume_ml", "brain_age", "bag", "brain_age_sd", "followup", "followup_years",
+            "lesion_volume_ml", "brain_age", "bag", "brain_age_sd", "followup", "followup_total_years", "followup_years",
             "worsening"} <= terms
     if groups == ["NMOSD", "HC"]:
         assert set(reference["contrast"]) == {"", "NMOSD vs HC", "NMOSD - HC"}

@@ -126,11 +126,13 @@ if (!is.null(visits_path)) {
   follow <- visits[visits$years > 0 & visits$subject_id %in% data$subject_id, ]  # groups kept only
   data$worsening <- NA_real_
   data$followup_years <- NA_real_
+  data$followup_total_years <- NA_real_
   for (s in unique(follow$subject_id)) {
     v <- follow[follow$subject_id == s, ]
     v <- v[order(v$years), ]
     event <- v$edss - baseline[[s]] >= threshold(baseline[[s]]) - 1e-9
     row <- match(s, data$subject_id)
+    data$followup_total_years[row] <- max(v$years)
     if (any(event)) {
       data$worsening[row] <- 1
       data$followup_years[row] <- v$years[which(event)[1]]
@@ -178,6 +180,7 @@ variables <- list(
   list(column = "bag", kind = "mean_ci"),
   list(column = "brain_age_sd", kind = "mean_ci"),
   list(column = "followup_years", kind = "count"),
+  list(column = "followup_total_years", kind = "mean", followup_only = TRUE),
   list(column = "followup_years", kind = "mean", followup_only = TRUE),
   list(column = "worsening", kind = "proportion", level = 1, followup_only = TRUE)
 )
