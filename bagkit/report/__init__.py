@@ -20,6 +20,7 @@ from reportlab.platypus import PageBreak, SimpleDocTemplate
 
 from bagkit.errors import OutputExistsError
 from bagkit.report import format as fmt
+from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
 from bagkit.report import table1 as table1_section
 from bagkit.report.layout import MARGIN, PAGE, fonts, gap, paragraph
@@ -29,6 +30,7 @@ __all__ = ["write_outputs", "build_pdf", "Written", "SECTIONS"]
 # (title, module with flowables(results, figures_dir)); later sections are appended in paper order.
 SECTIONS: list[tuple[str, object]] = [
     ("Table 1", table1_section),
+    ("Table 2", matching_section),
     ("Outcomes", outcomes_section),
 ]
 
