@@ -312,6 +312,11 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
             notes.append(str(warning.message))
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
+    if bool(out.get("distance_scaled", False)):
+        notes.append(f"MatchIt {out.get('version', '')} on this system truncates propensity-score differences "
+                     f"to integers (MatchIt issue #163, fixed in 4.5.4), which breaks nearest-neighbour choice "
+                     f"and calipers; bagkit gave MatchIt its own glm propensity score scaled by 1e9, which "
+                     f"restores both (see r/matching.R)")
     unsafe = {v: k for k, v in safe.items()}
     subjects_r = out["subjects"]
     rows = subjects_r["row"].to_numpy(dtype=int) - 1
@@ -372,7 +377,7 @@ def _check_matchit_invariants(subjects: pd.DataFrame, pairs: pd.DataFrame, data:
     distance = dict(zip(subjects["subject_id"], subjects["distance"]))
     gaps = np.abs(pairs["treated_id"].map(distance).to_numpy() - pairs["control_id"].map(distance).to_numpy())
     if caliper_width is not None and np.isfinite(caliper_width):
-        outside = gaps > float(caliper_width) * (1 + 1e-9) + 1e-12
+        outside = gaps > float(caliper_width) * (1 + 1e-9) + 2e-9  # 2e-9: r/matching.R's 1e9 scaling
         if outside.any():
             raise AnalysisError(f"MatchIt did not apply the caliper: {int(outside.sum())} of {len(gaps)} matched "
                                 f"pairs lie further apart on the propensity score ({gaps.max():.4g}) than the "

@@ -21,9 +21,31 @@
 #                balance row is (MatchIt balances exact variables too)
 #   version      MatchIt's version
 #   caliper_width  the caliper on the propensity score in its own units (m$caliper), when one was asked for
+#   distance_scaled  TRUE when this MatchIt truncates distances (see bagkit_matchit_truncates) and the
+#                score was handed over scaled
 #   seconds_matchit, seconds_summary   elapsed time of matchit() and of summary() (for benchmarks)
 
 .bagkit_safe_name <- "^[xe][0-9]+$"
+
+# MatchIt 4.5.1-4.5.3 built on some systems call C's integer abs() on propensity-score
+# differences (MatchIt #163, fixed in 4.5.4 by std::abs): every difference below 1 becomes 0, so
+# "nearest" takes the left neighbour instead of the nearest and no caliper ever bites. A three-row
+# probe tells whether this MatchIt has the bug; when it has, bagkit_match hands MatchIt its own
+# glm propensity score multiplied by .bagkit_distance_scale (differences then truncate at 1e-9)
+# and divides the distances, caliper and distance means back. Nothing else changes: same
+# score, same order, same ties, same balance statistics (all of them scale-free).
+.bagkit_distance_scale <- 1e9
+.bagkit_state <- new.env()
+
+bagkit_matchit_truncates <- function() {
+  if (is.null(.bagkit_state$truncates)) {
+    probe <- data.frame(treat = c(1, 0, 0), x = c(0, 1, 2))  # treated at 0.45; controls at 0.10, 0.50
+    m <- suppressWarnings(MatchIt::matchit(treat ~ x, data = probe, method = "nearest",
+                                           distance = c(0.45, 0.10, 0.50)))
+    .bagkit_state$truncates <- !identical(unname(m$match.matrix[1, 1]), "3")
+  }
+  .bagkit_state$truncates
+}
 
 .bagkit_balance_frame <- function(x) {
   columns <- c("Means Treated" = "mean_treated", "Means Control" = "mean_control",
@@ -78,17 +100,31 @@ bagkit_match <- function(data, covariates, method = "nearest", ratio = 1, calipe
   exact_formula <- if (is.null(exact)) NULL else stats::reformulate(exact)
   if (!is.null(seed)) set.seed(as.integer(seed))
   started <- proc.time()[["elapsed"]]
-  m <- MatchIt::matchit(formula, data = data, method = method, distance = "glm",
+  truncates <- bagkit_matchit_truncates()
+  distance <- "glm"
+  scale <- 1
+  if (truncates) {
+    scale <- .bagkit_distance_scale
+    distance <- as.numeric(MatchIt::matchit(formula, data = data, method = NULL, distance = "glm")$distance) * scale
+  }
+  m <- MatchIt::matchit(formula, data = data, method = method, distance = distance,
                         ratio = as.integer(ratio), caliper = caliper, replace = as.logical(replace),
                         exact = exact_formula, m.order = m_order)
   seconds_matchit <- proc.time()[["elapsed"]] - started
   s <- summary(m)
   seconds_summary <- proc.time()[["elapsed"]] - started - seconds_matchit
+  unscale <- function(frame) {
+    row <- frame$term == "distance"
+    for (column in intersect(c("mean_treated", "mean_control"), names(frame))) {
+      frame[[column]][row] <- frame[[column]][row] / scale
+    }
+    frame
+  }
 
   subclass <- if (is.null(m$subclass)) rep(NA_character_, nrow(data)) else as.character(m$subclass)
   discarded <- if (is.null(m$discarded)) rep(FALSE, nrow(data)) else as.logical(m$discarded)
   subjects <- data.frame(row = seq_len(nrow(data)), treat = as.integer(data$treat),
-                         distance = as.numeric(m$distance), weight = as.numeric(m$weights),
+                         distance = as.numeric(m$distance) / scale, weight = as.numeric(m$weights),
                          subclass = subclass, discarded = discarded, stringsAsFactors = FALSE)
 
   mm <- m$match.matrix
@@ -105,10 +141,12 @@ bagkit_match <- function(data, covariates, method = "nearest", ratio = 1, calipe
 
   nn <- data.frame(sample = rownames(s$nn), control = as.numeric(s$nn[, "Control"]),
                    treated = as.numeric(s$nn[, "Treated"]), stringsAsFactors = FALSE)
-  list(subjects = subjects, pairs = pairs, sum_all = .bagkit_balance_frame(s$sum.all),
-       sum_matched = .bagkit_balance_frame(s$sum.matched), nn = nn,
+  list(subjects = subjects, pairs = pairs, sum_all = unscale(.bagkit_balance_frame(s$sum.all)),
+       sum_matched = unscale(.bagkit_balance_frame(s$sum.matched)), nn = nn,
        terms = .bagkit_terms(data, unique(c(covariates, exact))),
        version = as.character(utils::packageVersion("MatchIt")),
-       caliper_width = if (is.null(m$caliper)) NULL else as.numeric(m$caliper[names(m$caliper) %in% c("", "distance")])[1],
+       caliper_width = if (is.null(m$caliper)) NULL else
+         as.numeric(m$caliper[names(m$caliper) %in% c("", "distance")])[1] / scale,
+       distance_scaled = truncates,
        seconds_matchit = seconds_matchit, seconds_summary = seconds_summary)
 }

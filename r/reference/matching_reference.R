@@ -95,9 +95,18 @@ d <- d[complete, , drop = FALSE]
 rownames(d) <- d[[opt$id]]
 seconds_read <- proc.time()[["elapsed"]] - started
 
+# MatchIt 4.5.1-4.5.3 on some systems truncate |distance differences| to integers (MatchIt #163,
+# fixed in 4.5.4): with a propensity score in (0, 1) "nearest" then takes the left neighbour and
+# calipers never bite. Where this MatchIt picks the wrong control in a three-unit example, hand
+# it its own glm score times 1e9 (distances and caliper are divided back below).
+probe <- suppressWarnings(matchit(treat ~ x, data = data.frame(treat = c(1, 0, 0), x = 1:3),
+                                  distance = c(0.45, 0.10, 0.50)))
+scale <- if (identical(unname(probe$match.matrix[1, 1]), "3")) 1 else 1e9
+score <- if (scale == 1) "glm" else
+  scale * as.numeric(matchit(reformulate(covariates, "treat"), data = d, method = NULL, distance = "glm")$distance)
 if (!is.null(opt$seed)) set.seed(as.integer(opt$seed))
 started <- proc.time()[["elapsed"]]
-m <- matchit(reformulate(covariates, "treat"), data = d, method = "nearest", distance = "glm",
+m <- matchit(reformulate(covariates, "treat"), data = d, method = "nearest", distance = score,
              ratio = as.integer(opt$ratio), caliper = if (is.null(opt$caliper)) NULL else as.numeric(opt$caliper),
              replace = opt$replace, exact = if (length(exact)) reformulate(exact) else NULL,
              m.order = opt$m_order)
@@ -105,7 +114,7 @@ seconds_matchit <- proc.time()[["elapsed"]] - started
 s <- summary(m)
 seconds_summary <- proc.time()[["elapsed"]] - started - seconds_matchit
 
-write_out(data.frame(id = rownames(d), treat = d$treat, distance = as.numeric(m$distance),
+write_out(data.frame(id = rownames(d), treat = d$treat, distance = as.numeric(m$distance) / scale,
                      weight = as.numeric(m$weights),
                      subclass = if (is.null(m$subclass)) NA_character_ else as.character(m$subclass)),
           "subjects")
@@ -119,6 +128,9 @@ balance <- function(x) {
              "eCDF Max" = "ecdf_max", "Std. Pair Dist." = "std_pair_distance")
   out <- data.frame(term = rownames(x))
   for (name in colnames(x)) out[[names[[name]]]] <- as.numeric(x[, name])
+  for (name in intersect(c("mean_treated", "mean_control"), names(out))) {
+    out[[name]][out$term == "distance"] <- out[[name]][out$term == "distance"] / scale
+  }
   out
 }
 write_out(balance(s$sum.all), "balance_all")
@@ -135,6 +147,6 @@ if (length(compare)) {
   })
   write_out(do.call(rbind, rows), "ttest")
 }
-write_out(data.frame(caliper_width = if (is.null(m$caliper)) NA_real_ else as.numeric(m$caliper[1])), "caliper")
+write_out(data.frame(caliper_width = if (is.null(m$caliper)) NA_real_ else as.numeric(m$caliper[1]) / scale), "caliper")
 write_out(data.frame(step = c("read", "matchit", "summary"),
                      seconds = c(seconds_read, seconds_matchit, seconds_summary)), "timing")
