@@ -79,6 +79,21 @@ ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
 ]
 
 
+def _partial_notes(cohort: Cohort) -> list[str]:
+    """What a partial cohort cannot support, said once at the top of the skip list."""
+    notes = []
+    if cohort.control is None:
+        notes.append("control group: none (--no-control), so Table 1 has no patient-vs-control contrasts and "
+                     "nothing is fitted on controls")
+    if not cohort.has("brain_age"):
+        notes.append("brain age: the cohort has no brain_age column (nor predictions from scans), so there is "
+                     "no brain age gap and no BAG analysis")
+    if len(cohort.patient_groups) < 2:
+        notes.append(f"patient groups: {len(cohort.patient_groups)} "
+                     f"({', '.join(cohort.patient_groups) or 'none'}), so there is no patient-vs-patient contrast")
+    return notes
+
+
 def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             progress: Callable[[str], None] | None = None) -> Results:
     """Run every analysis the cohort supports; see :class:`Results`."""
@@ -87,7 +102,7 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     say("Table 1")
     first = table1(cohort)
     sections: dict[str, Any] = {}
-    skipped: list[str] = list(cohort.notes)
+    skipped: list[str] = list(cohort.notes) + _partial_notes(cohort)
     for name, run in ANALYSES:
         say(name)
         try:

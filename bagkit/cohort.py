@@ -8,6 +8,7 @@ and, from a visits table, ``worsening`` and ``followup_years``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ class Cohort:
     groups : every group label, in the order the user gave them (file order by default).
     labels : display label per column (the paper's wording unless the user gave one).
     source : where the table came from.
+    inputs : every file the cohort was read from, by role (``cohort``, ``visits``, ``column mapping``).
     """
 
     data: pd.DataFrame
@@ -95,6 +97,7 @@ class Cohort:
     labels: Mapping[str, str] = field(default_factory=dict)
     source: str | None = None
     notes: tuple[str, ...] = ()
+    inputs: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def patient_groups(self) -> tuple[str, ...]:
@@ -120,7 +123,8 @@ class Cohort:
         present = set(data["group"])
         groups = tuple(g for g in self.groups if g in present)
         control = self.control if self.control in present else None
-        return Cohort(data, control, groups, self.labels, self.source, tuple(self.notes) + tuple(notes))
+        return dataclasses.replace(self, data=data, control=control, groups=groups,
+                                   notes=tuple(self.notes) + tuple(notes))
 
     def __len__(self) -> int:
         return len(self.data)
@@ -317,9 +321,14 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
         data = _attach_visits(data, read_visits(visits), path, visits, in_file)
     else:
         data = _derive_followup_columns(data, path)
+    inputs = {"cohort": str(path)}
+    if visits is not None:
+        inputs["visits"] = str(visits)
+    if mapping_file is not None:
+        inputs["column mapping"] = str(mapping_file)
     shown_labels = {**{c: source_names[c] for c in source_names if c not in COLUMNS}, **display}
     return Cohort(data=data, control=control, groups=tuple(present), labels=shown_labels,
-                  source=str(path), notes=tuple(notes))
+                  source=str(path), notes=tuple(notes), inputs=inputs)
 
 
 def _derive_followup_columns(data: pd.DataFrame, path: Path) -> pd.DataFrame:

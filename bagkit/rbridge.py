@@ -24,7 +24,7 @@ import pandas as pd
 
 from bagkit.errors import RBridgeError
 
-__all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "RWarning"]
+__all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "started", "RWarning"]
 
 _INSTALL_HINT = ("Install R and the R packages from Debian (apt-get install r-base-core r-base-dev "
                  "r-cran-matchit r-cran-survival) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
@@ -87,6 +87,11 @@ def require_r_packages(*names: str) -> None:
         packages = " ".join(_DEBIAN.get(n, f"r-cran-{n.lower()}") for n in missing)
         raise RBridgeError(f"R package(s) {', '.join(missing)} not installed; install them with "
                            f"apt-get install {packages}")
+
+
+def started() -> bool:
+    """Whether R was started in this process (nothing here starts it)."""
+    return _rpy2.cache_info().currsize > 0
 
 
 def r_versions(*packages: str) -> dict[str, str]:

@@ -6,22 +6,20 @@ in :data:`SECTIONS` in the order the paper presents them.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import os
-import platform
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from reportlab.platypus import PageBreak, SimpleDocTemplate
+from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate
 
 from bagkit.errors import OutputExistsError
 from bagkit.report import format as fmt
 from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
+from bagkit.report import provenance as provenance_section
 from bagkit.report import table1 as table1_section
 from bagkit.report.layout import MARGIN, PAGE, fonts, gap, paragraph
 
@@ -46,32 +44,29 @@ class Written:
     figures: tuple[Path, ...]
 
 
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def provenance(results) -> list[tuple[str, str]]:
-    import bagkit
-    items = [("bagkit", bagkit.__version__), ("Python", platform.python_version())]
-    source = results.cohort.source
-    if source and Path(source).is_file():
-        items.append(("Cohort file", f"{Path(source).name} (sha256 {_sha256(source)[:16]}…)"))
-    items.append(("Control group", str(results.cohort.control)))
-    items += [(name.replace("_", " "), str(value)) for name, value in results.options.as_dict().items()]
-    items.append(("Date", _dt.date.today().isoformat()))
-    return items
-
-
 def _on_page(canvas, doc):
     regular, _ = fonts()
     canvas.saveState()
     canvas.setFont(regular, 7)
     canvas.drawRightString(PAGE[0] - MARGIN, MARGIN / 2, f"bagkit report · page {doc.page}")
     canvas.restoreState()
+
+
+def _keep_captions(flow: list) -> list:
+    """Keep every caption on the page of the table or figure it introduces (never orphaned at a
+    page's foot): a caption paragraph and the flowable after it become one KeepTogether."""
+    out: list = []
+    i = 0
+    while i < len(flow):
+        item = flow[i]
+        if (isinstance(item, Paragraph) and item.style.name == "caption" and i + 1 < len(flow)
+                and not isinstance(flow[i + 1], PageBreak)):
+            out.append(KeepTogether([item, flow[i + 1]]))
+            i += 2
+        else:
+            out.append(item)
+            i += 1
+    return out
 
 
 def build_pdf(results, path: Path, figures_dir: Path, progress: Callable[[str], None] | None = None) -> None:
@@ -83,24 +78,21 @@ def build_pdf(results, path: Path, figures_dir: Path, progress: Callable[[str], 
                        f"{cohort.control or 'none'}", "body"), gap(3)]
     for title, section in SECTIONS:
         say(f"report: {title}")
-        flow = section.flowables(results, figures_dir)
+        flow = _keep_captions(section.flowables(results, figures_dir))
         if flow:
             if len(story) > 3:
                 story.append(PageBreak())
             story += flow
-    story += [PageBreak(), paragraph("Notes and provenance", "heading")]
-    if results.skipped:
-        story.append(paragraph("Skipped or partial analyses:", "caption"))
-        story += [paragraph(f"• {note}", "body") for note in results.skipped]
-        story.append(gap(3))
-    story += [paragraph(f"{name}: {value}", "body") for name, value in provenance(results)]
+    say("report: provenance")
+    story += [PageBreak(), *_keep_captions(provenance_section.flowables(results, figures_dir))]
     doc = SimpleDocTemplate(str(path), pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
                             bottomMargin=MARGIN, title="bagkit report", author="bagkit")
     doc.build(story, onFirstPage=_on_page, onLaterPages=_on_page)
 
 
 def _inputs(results) -> list[Path]:
-    return [Path(p).resolve() for p in (results.cohort.source,) if p]
+    files = list((getattr(results.cohort, "inputs", None) or {}).values()) or [results.cohort.source]
+    return [Path(p).resolve() for p in files if p]
 
 
 def write_outputs(results, out, force: bool = False, progress: Callable[[str], None] | None = None) -> Written:

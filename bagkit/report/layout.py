@@ -22,8 +22,9 @@ from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 PAGE = A4
 MARGIN = 16 * mm
-CONTENT_WIDTH = PAGE[0] - 2 * MARGIN
-CONTENT_HEIGHT = PAGE[1] - 2 * MARGIN
+FRAME_PADDING = 6  # reportlab's default padding inside SimpleDocTemplate's frame, on every side
+CONTENT_WIDTH = PAGE[0] - 2 * MARGIN - 2 * FRAME_PADDING
+CONTENT_HEIGHT = PAGE[1] - 2 * MARGIN - 2 * FRAME_PADDING
 
 
 @functools.lru_cache(maxsize=None)
