@@ -5,7 +5,7 @@ setup:
 	bash scripts/setup.sh
 
 demo: setup
-	.venv/bin/bagkit report examples/cohort.csv --visits examples/visits.csv -o out --force
+	.venv/bin/bagkit report examples/cohort.csv --visits examples/visits.csv --caliper 0.2 -o out --force
 
 test: setup
 	.venv/bin/python -m pytest -q
