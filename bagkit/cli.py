@@ -1,9 +1,12 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import click
 
@@ -78,16 +81,39 @@ def cli():
               help="Specificity the spec80 cutoff must reach.")
 @click.option("--seed", default=AnalysisOptions.seed, show_default=True, type=int,
               help="Seed for matching ties and bootstraps.")
+@click.option("-p", "--predictor", "predictor_name", metavar="NAME",
+              help="Predict brain_age / brain_age_sd from the `scan` column with this installed predictor "
+                   "(see `bagkit predictors`); predictions are cached, so a second run does not predict again.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="With --predictor: weights file (SFCN: e.g. the UK Biobank run_20190719_00_epoch_best_mae.p).")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False),
+              help="With --predictor: a model saved by `bagkit train`.")
+@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="With --predictor: a predictor parameter (repeatable; JSON values), e.g. age_range=[42,82].")
+@click.option("--cache-dir", type=click.Path(file_okay=False),
+              help="Prediction cache (default: $XDG_CACHE_HOME/bagkit/predictions, i.e. "
+                   "~/.cache/bagkit/predictions); entries are keyed by scan content and predictor.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
-           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed, quiet):
-    """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv."""
+           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
+           predictor_name, weights, model, params, cache_dir, quiet):
+    """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
+
+    With --predictor, brain age is predicted from the T1 scans named in the `scan`
+    column (paths relative to COHORT_FILE) before the analysis."""
     say = _Progress(quiet)
+    if predictor_name is None and (weights or model or params):
+        raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
     try:
         say(f"reading {cohort_file}")
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
                                     columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),
                                     mapping_file=mapping)
+        if predictor_name is not None:
+            cohort = _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir,
+                                       quiet, say)
+        elif cohort.has("scan") and not cohort.has("brain_age"):
+            say("the cohort has scans but no brain_age: give --predictor NAME to predict it")
         say(f"{len(cohort)} subjects in {len(cohort.groups)} groups: "
             + ", ".join(f"{g} {len(cohort.group(g))}" for g in cohort.groups))
         match = _csv_list(match_groups)
@@ -113,6 +139,40 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     click.echo(f"wrote {written.results_csv} ({len(results.tidy())} numbers)")
     if written.figures:
         click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bagkit" / "predictions"
+
+
+def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
+    """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
+    bagkit.predictor.predict_cohort; failed scans become notes."""
+    from bagkit.cli_predictors import _make_predictor, _params
+    from bagkit.predictor import predict_cohort
+
+    cache = Path(cache_dir) if cache_dir else _default_cache_dir()
+    say(f"brain age: predictor {predictor_name}, cache {cache}")
+    predictor = _make_predictor(predictor_name, model, weights, _params(params))
+    predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
+                               progress=not quiet)
+    data = cohort.data.copy()
+    if cohort.has("brain_age"):
+        click.echo(f"warning: {cohort_file}: its brain_age / brain_age_sd columns are replaced by the "
+                   f"predictions of {predictor_name}", err=True)
+    data["brain_age"] = predicted["brain_age"].to_numpy(dtype=float)
+    data["brain_age_sd"] = predicted["brain_age_sd"].to_numpy(dtype=float)
+    data["bag"] = data["brain_age"] - data["age"]
+    failed = predicted[predicted["prediction_error"] != ""]
+    notes = tuple(f"brain age: no prediction for {row.get('subject_id', label)} ({row['prediction_error']})"
+                  for label, row in failed.iterrows())
+    inputs = dict(cohort.inputs)
+    for role, path in (("predictor model", model), ("predictor weights", weights)):
+        if path:
+            inputs[role] = str(path)
+    say(f"brain age: {len(data) - len(failed)} of {len(data)} subjects predicted")
+    return dataclasses.replace(cohort, data=data, notes=cohort.notes + notes, inputs=inputs)
 
 
 def _unique(caught) -> list[str]:
