@@ -5,12 +5,19 @@ the cohort's data and compute nothing that reaches a table.
 """
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure
 
 from bagkit.cohort import Cohort
 
 PALETTE = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+
+
+def wrap(label, width: int = 18) -> str:
+    """A user's label broken into lines for tick labels and legends (long group names wrap, never overlap)."""
+    return textwrap.fill(str(label), width=width, break_long_words=False) or str(label)
 
 
 def group_colors(cohort: Cohort) -> dict[str, str]:
@@ -32,7 +39,7 @@ def figure1(cohort: Cohort) -> Figure:
     ax = axes[0]
     for group in cohort.groups:
         part = data[data["group"] == group]
-        ax.scatter(part["age"], part["brain_age"], s=6, alpha=0.55, color=colors[group], label=group,
+        ax.scatter(part["age"], part["brain_age"], s=6, alpha=0.55, color=colors[group], label=wrap(group, 28),
                    linewidths=0)
     low = float(np.nanmin([data["age"].min(), data["brain_age"].min()]))
     high = float(np.nanmax([data["age"].max(), data["brain_age"].max()]))
@@ -49,7 +56,7 @@ def figure1(cohort: Cohort) -> Figure:
     rng = np.random.default_rng(0)
     for i, (group, v) in enumerate(zip(cohort.groups, values), start=1):
         ax.scatter(i + rng.uniform(-0.18, 0.18, len(v)), v, s=4, color=colors[group], alpha=0.5, linewidths=0)
-    ax.set_xticks(range(1, len(cohort.groups) + 1), cohort.groups, fontsize=8)
+    ax.set_xticks(range(1, len(cohort.groups) + 1), [wrap(g, 14) for g in cohort.groups], fontsize=8)
     ax.axhline(0, color="black", lw=0.6)
     ax.set(ylabel="Brain age gap (years)")
     ax.set_title("B", loc="left", fontweight="bold")
@@ -66,7 +73,7 @@ def figure1(cohort: Cohort) -> Figure:
                     xs.append(i + (j - (len(cohort.groups) - 1) / 2) * width)
                     means.append(v.mean())
                     errors.append(v.std(ddof=1) / np.sqrt(len(v)))
-            ax.bar(xs, means, width=width, yerr=errors, color=colors[group], alpha=0.75, label=group,
+            ax.bar(xs, means, width=width, yerr=errors, color=colors[group], alpha=0.75, label=wrap(group, 28),
                    error_kw={"lw": 0.7})
         ax.set_xticks(range(len(centers)), [str(c) for c in centers], fontsize=8)
         ax.axhline(0, color="black", lw=0.6)

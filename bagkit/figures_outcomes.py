@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from bagkit.cohort import Cohort
-from bagkit.figures import group_colors
+from bagkit.figures import group_colors, wrap
 
 __all__ = ["figure2", "roc_figure", "km_axes"]
 
@@ -29,9 +29,9 @@ def _scatter_with_line(ax, cohort: Cohort, regressions, predictor: str, xlabel: 
             xs = np.linspace(part[predictor].min(), part[predictor].max(), 50)
             ys = model.coefficient("(Intercept)").beta + model.coefficient(predictor).beta * xs
             ax.plot(xs, ys, color=colors[group], lw=1.4,
-                    label=f"{group}: r = {model.r:.3f}, β = {model.coefficient(predictor).beta:.2f}")
+                    label=wrap(f"{group}: r = {model.r:.3f}, β = {model.coefficient(predictor).beta:.2f}", 30))
         else:
-            ax.plot([], [], color=colors[group], label=group)
+            ax.plot([], [], color=colors[group], label=wrap(group, 30))
     ax.set(xlabel=xlabel, ylabel="Brain age gap (years)")
     ax.axhline(0, color="black", lw=0.5)
     ax.legend(frameon=False, fontsize=6.5)
@@ -107,7 +107,7 @@ def roc_figure(outcomes) -> Figure:
     for color, g in zip(palette, groups):
         c = g.roc.curve
         ax.step(1 - c.specificities, c.sensitivities, where="post", color=color,
-                label=f"{g.group}: AUC {c.auc:.3f} ({c.ci_low:.3f}–{c.ci_high:.3f})")
+                label=wrap(f"{g.group}: AUC {c.auc:.3f} ({c.ci_low:.3f}–{c.ci_high:.3f})", 34))
         cut = g.roc.cutoff
         ax.plot(1 - cut.specificity, cut.sensitivity, "o", color=color, ms=4)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")

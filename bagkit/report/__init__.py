@@ -19,9 +19,10 @@ from bagkit.errors import OutputExistsError
 from bagkit.report import format as fmt
 from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
+from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
 from bagkit.report import table1 as table1_section
-from bagkit.report.layout import MARGIN, PAGE, fonts, gap, paragraph
+from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph
 
 __all__ = ["write_outputs", "build_pdf", "Written", "SECTIONS"]
 
@@ -30,6 +31,7 @@ SECTIONS: list[tuple[str, object]] = [
     ("Table 1", table1_section),
     ("Table 2", matching_section),
     ("Outcomes", outcomes_section),
+    ("Brain-age model", predictors_section),
 ]
 
 
@@ -60,7 +62,10 @@ def _keep_captions(flow: list) -> list:
     while i < len(flow):
         item = flow[i]
         if (isinstance(item, Paragraph) and item.style.name == "caption" and i + 1 < len(flow)
-                and not isinstance(flow[i + 1], PageBreak)):
+                and not isinstance(flow[i + 1], PageBreak)
+                and flow[i + 1].wrap(CONTENT_WIDTH, CONTENT_HEIGHT)[1] < 0.6 * CONTENT_HEIGHT):
+            # a caption moves with what follows, unless that is taller than most of a page: a long
+            # table starts under its caption where it is and splits, header rows repeated
             out.append(KeepTogether([item, flow[i + 1]]))
             i += 2
         else:
