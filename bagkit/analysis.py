@@ -16,6 +16,7 @@ from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError
 from bagkit.matching import run_matching
 from bagkit.outcomes import run_outcomes, run_regressions
+from bagkit.performance import run_brain_age_model
 from bagkit.results import concat_tidy
 from bagkit.table1 import GroupTable, table1
 
@@ -76,6 +77,7 @@ ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("matching", run_matching),
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
+    ("brain_age_model", run_brain_age_model),
 ]
 
 
