@@ -93,16 +93,23 @@ def group_table_widths(n_groups: int, label: float = 0.25, p: float = 0.21) -> l
     return [CONTENT_WIDTH * label, *([rest] * n_groups), CONTENT_WIDTH * p]
 
 
+RASTERIZE_ABOVE = 2000  # points in one scatter; more are embedded as a 300-dpi image in the vector figure
+
+
 def figure(fig, width: float = CONTENT_WIDTH, png_path: Path | None = None):
     """A matplotlib Figure as vector graphics (SVG → reportlab Drawing), scaled to ``width``;
     a PNG copy is written to ``png_path`` when given."""
     from svglib.svglib import svg2rlg
 
+    for ax in fig.axes:  # big point clouds go in as an image: svglib caps an SVG at 10 000 <use> marks
+        for collection in ax.collections:
+            if len(getattr(collection, "get_offsets", lambda: ())()) > RASTERIZE_ABOVE:
+                collection.set_rasterized(True)
     if png_path is not None:
         png_path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(png_path, format="png", dpi=150, bbox_inches="tight")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    fig.savefig(buffer, format="svg", bbox_inches="tight", dpi=300)
     buffer.seek(0)
     drawing = svg2rlg(buffer)
     scale = min(width / drawing.width, CONTENT_HEIGHT * 0.8 / drawing.height)
