@@ -559,5 +559,5 @@ def plot_love(matching: Matching, ax=None, absolute: bool = True):
     ax.set_yticks(y, list(balance["label"]), fontsize=8)
     ax.set_xlabel(("Absolute s" if absolute else "S") + "tandardized mean difference")
     ax.set_title(f"Covariate balance: {matching.groups[0]} vs {matching.groups[1]}", fontsize=9)
-    ax.legend(frameon=False, fontsize=7, loc="lower right")
+    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, never over points
     return fig
