@@ -40,9 +40,6 @@ class AnalysisOptions:
     cox_selection: str = "all"  # or "univariable_p05" (the paper's Table 3: univariable p < 0.05, BAG kept)
     seed: int = 20240101
 
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
-
 
 @dataclass(frozen=True)
 class Results:

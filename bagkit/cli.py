@@ -179,10 +179,9 @@ def _unique(caught) -> list[str]:
     return list(dict.fromkeys(str(w.message) for w in caught))
 
 
-try:  # the predictor commands (predictors, predict, train, lesion-fill, compare)
-    from bagkit.cli_predictors import COMMANDS as _PREDICTOR_COMMANDS
-except ImportError:  # pragma: no cover - only while the module is absent
-    _PREDICTOR_COMMANDS = []
+# the predictor commands (predictors, predict, train, lesion-fill, compare); torch-free at import
+from bagkit.cli_predictors import COMMANDS as _PREDICTOR_COMMANDS  # noqa: E402
+
 for _command in _PREDICTOR_COMMANDS:
     cli.add_command(_command)
 

@@ -55,9 +55,6 @@ def software(results) -> list[tuple[str, str]]:
         items.append(("R", "not used in this run"))
     for dist in _predictor_distributions():
         items.append((dist, _version(dist)))
-    model = results.get("predictions") if hasattr(results, "get") else None
-    for name, value in getattr(model, "provenance", {}).items() if model is not None else ():
-        items.append((str(name), str(value)))
     return items
 
 
