@@ -190,3 +190,116 @@ def fold_batch_norm(model: SFCN) -> nn.Module:
             conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias)
         block[1] = nn.Identity()
     return folded
+
+
+# --------------------------------------------------------------------------- fast inference
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last 3-D layout, including when it has a single channel.
+
+    With one channel the NCDHW and NDHWC layouts hold the same bytes and torch
+    cannot tell them apart, so a convolution of a one-channel volume writes its
+    32-channel output as NCDHW, and every layer after it pays for that. Giving
+    the channel dimension stride 1 says "channels last" unambiguously.
+    """
+    x = x.contiguous(memory_format=torch.channels_last_3d)
+    if x.shape[1] == 1:
+        x = x.as_strided(x.shape, (x.stride(0), 1, *x.stride()[2:]))
+    return x
+
+
+def max_pool2_relu(y: torch.Tensor, out: torch.Tensor) -> None:
+    """``out[:] = relu(max_pool3d(y, 2))`` for channels-last ``y``, as three pairwise maxima.
+
+    Equal to ``F.max_pool3d(y, 2).relu()`` (a maximum is exact in any precision), without
+    the argmax indices torch's kernel computes, and written straight into ``out``.
+    """
+    v = y.permute(0, 2, 3, 4, 1)  # N D H W C: the bytes of a channels-last tensor, in order
+    d, h, w = (size // 2 * 2 for size in v.shape[1:4])
+    v = torch.maximum(v[:, 0:d:2], v[:, 1:d:2])
+    v = torch.maximum(v[:, :, 0:h:2], v[:, :, 1:h:2])
+    target = out.permute(0, 2, 3, 4, 1)
+    torch.maximum(v[:, :, :, 0:w:2], v[:, :, :, 1:w:2], out=target)
+    target.relu_()
+
+
+class SlabInference(nn.Module):
+    """A BatchNorm-folded SFCN for CPU inference, the largest blocks computed in depth slabs.
+
+    Each of the first ``slab_blocks`` blocks (convolution → max-pool → ReLU) is run
+    a few output slices at a time: the convolution of one slab (its input slices
+    plus a one-slice halo) is pooled while it is still in cache, so the
+    full-resolution output — 32 channels × 160×192×160, 315 MB per scan in bf16,
+    for the first block — never exists. ``slab_bytes`` bounds the unpooled output
+    of one slab. The first convolution has a single input channel, which oneDNN
+    handles poorly; its three depth taps become three input channels (the volume
+    shifted by 0, 1 and 2 slices) of a 1×3×3 convolution with the same weights.
+    The results are those of the plain network up to bf16 rounding of sums taken in
+    another order; max-pooling is exact.
+    """
+
+    def __init__(self, folded: SFCN, slab_blocks: int = 2, slab_bytes: int = 8 << 20):
+        super().__init__()
+        self.feature_extractor = folded.feature_extractor
+        self.classifier = folded.classifier
+        self.slab_bytes = int(slab_bytes)
+        self.slabbed = [
+            i < int(slab_blocks) and len(block) == 4 and _is_plain_pool(block[2]) and _is_same_conv(block[0])
+            for i, block in enumerate(self.feature_extractor)
+        ]
+        # depth taps as channels, for a one-channel convolution: (out, 1, kd, kh, kw) → (out, kd, 1, kh, kw)
+        self.depth_weights = {}
+        for i, block in enumerate(self.feature_extractor):
+            conv = block[0]
+            if self.slabbed[i] and conv.in_channels == 1:
+                self.depth_weights[i] = conv.weight.detach().transpose(1, 2).contiguous(
+                    memory_format=torch.channels_last_3d)
+
+    def _block_by_slabs(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        block = self.feature_extractor[index]
+        conv = block[0]
+        depth_weight = self.depth_weights.get(index)
+        taps, pad = conv.kernel_size[0], conv.padding[0]
+        n, _, depth, height, width = x.shape
+        out_depth = depth // 2
+        out = torch.empty((n, conv.out_channels, out_depth, height // 2, width // 2), dtype=x.dtype, device=x.device)
+        out = out.contiguous(memory_format=torch.channels_last_3d)
+        per_slice = 2 * height * width * conv.out_channels * x.element_size()  # unpooled bytes per output slice
+        step = max(1, self.slab_bytes // per_slice)
+        for i in range(n):
+            for start in range(0, out_depth, step):
+                stop = min(out_depth, start + step)
+                # input slices 2·start − pad … 2·stop + pad, zero beyond the volume (the convolution's depth padding)
+                first, last = 2 * start - pad, 2 * stop + pad
+                slab = x[i:i + 1, :, max(first, 0):min(last, depth)]
+                if first < 0 or last > depth:
+                    slab = F.pad(slab, (0, 0, 0, 0, max(-first, 0), max(last - depth, 0)))
+                if depth_weight is not None:
+                    volume, slices = slab[0, 0], 2 * (stop - start)
+                    shifted = torch.stack([volume[k:k + slices] for k in range(taps)], dim=-1)  # D H W taps
+                    y = F.conv3d(shifted.permute(3, 0, 1, 2)[None], depth_weight, conv.bias,
+                                 padding=(0, pad, pad))
+                else:
+                    y = F.conv3d(channels_last(slab), conv.weight, conv.bias, padding=(0, pad, pad))
+                max_pool2_relu(y, out[i:i + 1, :, start:stop])
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = channels_last(x)
+        for i, block in enumerate(self.feature_extractor):
+            x = self._block_by_slabs(x, i) if self.slabbed[i] else block(x)
+        x = self.classifier(x)
+        return F.log_softmax(x.flatten(1).float(), dim=1)
+
+
+def _is_plain_pool(module: nn.Module) -> bool:
+    size = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
+    return (isinstance(module, nn.MaxPool3d) and size(module.kernel_size) == (2, 2, 2)
+            and size(module.stride) == (2, 2, 2) and size(module.padding) == (0, 0, 0)
+            and size(module.dilation) == (1, 1, 1) and not module.ceil_mode)
+
+
+def _is_same_conv(conv: nn.Module) -> bool:
+    """A stride-1, 'same'-padded convolution with an odd cubic kernel (what the slabs assume)."""
+    return (isinstance(conv, nn.Conv3d) and conv.stride == (1, 1, 1) and conv.dilation == (1, 1, 1)
+            and conv.groups == 1 and len(set(conv.kernel_size)) == 1 and conv.kernel_size[0] % 2 == 1
+            and conv.padding == (conv.kernel_size[0] // 2,) * 3 and conv.padding_mode == "zeros")
