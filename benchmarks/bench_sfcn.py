@@ -11,14 +11,16 @@ shifts), in the same process:
 - reference: ``model.eval()``, contiguous fp32 NCDHW tensors, ``torch.no_grad()``,
   torch's default threads, one scan at a time;
 - bagkit: ``SFCNBrainAge.predict_arrays`` — BatchNorm folded, channels-last 3-D,
-  ``torch.inference_mode``, bf16 when the probe keeps every age within 0.1 y of fp32.
+  ``torch.inference_mode``, bf16 when the probe keeps every age within 0.1 y of fp32,
+  and on a CPU the first two blocks computed in depth slabs that are pooled while in
+  cache (``bagkit_sfcn.model.SlabInference``).
 
 The two alternate for ``--rounds`` rounds (so that other load on a shared machine
 hits both alike) and the medians are reported. Prints both times per scan, the
 ratio and the largest |Δ brain age|, then NIfTI loading + preprocessing
 throughput, and the load average before and after. Run:
 ``.venv/bin/python benchmarks/bench_sfcn.py`` (``--scans 4 --rounds 3`` by default,
-about 2 minutes on 2 idle cores; ``--device cuda`` on a GPU machine).
+about a minute on 2 cores; ``--device cuda`` on a GPU machine).
 """
 from __future__ import annotations
 
