@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 import warnings
@@ -12,6 +11,8 @@ import click
 
 import bagkit
 from bagkit.analysis import AnalysisOptions
+from bagkit.cli_predictors import COMMANDS as PREDICTOR_COMMANDS
+from bagkit.cli_predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
 
 
@@ -81,18 +82,7 @@ def cli():
               help="Specificity the spec80 cutoff must reach.")
 @click.option("--seed", default=AnalysisOptions.seed, show_default=True, type=int,
               help="Seed for matching ties and bootstraps.")
-@click.option("-p", "--predictor", "predictor_name", metavar="NAME",
-              help="Predict brain_age / brain_age_sd from the `scan` column with this installed predictor "
-                   "(see `bagkit predictors`); predictions are cached, so a second run does not predict again.")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
-              help="With --predictor: weights file (SFCN: e.g. the UK Biobank run_20190719_00_epoch_best_mae.p).")
-@click.option("--model", type=click.Path(exists=True, dir_okay=False),
-              help="With --predictor: a model saved by `bagkit train`.")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="With --predictor: a predictor parameter (repeatable; JSON values), e.g. age_range=[42,82].")
-@click.option("--cache-dir", type=click.Path(file_okay=False),
-              help="Prediction cache (default: $XDG_CACHE_HOME/bagkit/predictions, i.e. "
-                   "~/.cache/bagkit/predictions); entries are keyed by scan content and predictor.")
+@predictor_options(in_report=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
@@ -141,18 +131,12 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")
 
 
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "bagkit" / "predictions"
-
-
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
     """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
     bagkit.predictor.predict_cohort; failed scans become notes."""
-    from bagkit.cli_predictors import _make_predictor, _params
     from bagkit.predictor import predict_cohort
 
-    cache = Path(cache_dir) if cache_dir else _default_cache_dir()
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
@@ -180,9 +164,7 @@ def _unique(caught) -> list[str]:
 
 
 # the predictor commands (predictors, predict, train, lesion-fill, compare); torch-free at import
-from bagkit.cli_predictors import COMMANDS as _PREDICTOR_COMMANDS  # noqa: E402
-
-for _command in _PREDICTOR_COMMANDS:
+for _command in PREDICTOR_COMMANDS:
     cli.add_command(_command)
 
 

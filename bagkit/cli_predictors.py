@@ -8,12 +8,14 @@ command asks for it by name.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
 import pandas as pd
 
 from bagkit.errors import BagkitError
+from bagkit.outputs import atomic_output, checked_output
 
 
 def _read_table(path: str) -> pd.DataFrame:
@@ -65,6 +67,57 @@ def _fail(error: BagkitError):
     raise click.ClickException(str(error))
 
 
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bagkit" / "predictions"
+
+
+def predictor_options(in_report: bool = False):
+    """The options that choose and configure a predictor, shared by ``bagkit report`` (where
+    ``--predictor`` is optional and the others need it) and ``bagkit predict``."""
+    def needs(text: str) -> str:
+        return f"With --predictor: {text}" if in_report else text[0].upper() + text[1:]
+
+    if in_report:
+        name = click.option(
+            "-p", "--predictor", "predictor_name", metavar="NAME",
+            help="Predict brain_age / brain_age_sd from the `scan` column with this installed predictor "
+                 "(see `bagkit predictors`); predictions are cached, so a second run does not predict again.")
+    else:
+        name = click.option("-p", "--predictor", "predictor_name", default="sfcn", show_default=True,
+                            help="Installed predictor name (see `bagkit predictors`).")
+    options = [
+        name,
+        click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+                     help=needs("weights file (SFCN: e.g. the UK Biobank run_20190719_00_epoch_best_mae.p).")),
+        click.option("--model", type=click.Path(exists=True, dir_okay=False),
+                     help=needs("a model saved by `bagkit train` (loaded with the predictor's load()).")),
+        click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
+                     help=needs("a predictor parameter (repeatable; JSON values), e.g. age_range=[42,82].")),
+        click.option("--cache-dir", type=click.Path(file_okay=False),
+                     help="Prediction cache (default: $XDG_CACHE_HOME/bagkit/predictions, i.e. "
+                          "~/.cache/bagkit/predictions); entries are keyed by scan content and predictor."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+_force = click.option("--force", is_flag=True, help="Replace the output file(s) if they exist.")
+
+
+def _output(path, inputs, force, what):
+    """A checked output path (never an input; an existing file only with --force)."""
+    try:
+        return checked_output(path, inputs=inputs, force=force, what=what)
+    except BagkitError as error:
+        _fail(error)
+
+
 @click.command("predictors")
 def predictors_command():
     """List the installed brain-age predictors (without importing them)."""
@@ -82,32 +135,26 @@ def predictors_command():
 
 @click.command("predict")
 @click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-p", "--predictor", "predictor_name", default="sfcn", show_default=True,
-              help="Installed predictor name (see `bagkit predictors`).")
-@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
-              help="Weights file (SFCN: e.g. the UK Biobank run_20190719_00_epoch_best_mae.p).")
-@click.option("--model", type=click.Path(exists=True, dir_okay=False),
-              help="A model saved by `bagkit train` (loaded with the predictor's load()).")
-@click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
-              help="Predictor parameter (repeatable; JSON values), e.g. --param age_range=[42,82].")
+@predictor_options()
 @click.option("-o", "--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV of subject_id, brain_age, brain_age_sd, prediction_error.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Reuse predictions cached here.")
+@_force
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict_command(cohort_file, predictor_name, weights, model, params, out, cache_dir, quiet):
+def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, out, force, quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
     from bagkit.predictor import predict_cohort
 
+    out = _output(out, [cohort_file], force, "predictions table")
     frame = _read_table(cohort_file)
     try:
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
-        result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache_dir,
-                                progress=not quiet)
+        result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent,
+                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet)
     except BagkitError as error:
         _fail(error)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    result.to_csv(out, index=False)
+    with atomic_output(out) as tmp:
+        result.to_csv(tmp, index=False)
     failed = result[result.prediction_error != ""]
     for _, row in failed.iterrows():
         click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
@@ -128,12 +175,14 @@ def predict_command(cohort_file, predictor_name, weights, model, params, out, ca
 @click.option("--age-range", metavar="START,END", help="SFCN: age bins, e.g. 6,90 (the paper).")
 @click.option("--input-shape", metavar="X,Y,Z", help="Preprocessed input shape (default 160,192,160).")
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE", help="Other predictor parameters (JSON).")
+@_force
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_size, patience, checkpoint_dir,
-                  resume, age_range, input_shape, params, quiet):
+                  resume, age_range, input_shape, params, force, quiet):
     """Train a predictor on the controls of COHORT_FILE (columns group, age, scan)."""
     from bagkit.predictor import get_predictor
 
+    _output(out, [cohort_file], force, "model")  # before hours of training, not after
     frame = _read_table(cohort_file)
     missing = [c for c in ("group", "age", "scan") if c not in frame.columns]
     if missing:
@@ -176,12 +225,13 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
 @click.option("--wm-mask", type=click.Path(exists=True, dir_okay=False),
               help="White-matter mask (default: estimated as the brighter half of the brain).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the intensity draws.")
-def lesion_fill_command(t1, mask, out, wm_mask, seed):
+@_force
+def lesion_fill_command(t1, mask, out, wm_mask, seed, force):
     """Fill the lesions of T1 (MASK > 0) with normal-appearing white-matter intensities."""
     from bagkit.lesion import fill_lesions_file
 
     try:
-        written = fill_lesions_file(t1, mask, out, wm_mask_path=wm_mask, seed=seed)
+        written = fill_lesions_file(t1, mask, out, wm_mask_path=wm_mask, seed=seed, force=force)
     except BagkitError as error:
         _fail(error)
     click.echo(f"wrote {written}")
@@ -194,11 +244,16 @@ def lesion_fill_command(t1, mask, out, wm_mask, seed):
 @click.option("--labels", metavar="A,B", help="Names of the two measurements (default: the file names).")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write the Bland–Altman plot (PNG) here.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the tidy results CSV here.")
-def compare_command(a_csv, b_csv, column, labels, plot, out):
+@_force
+def compare_command(a_csv, b_csv, column, labels, plot, out, force):
     """Agreement of two predictions (e.g. raw vs lesion-filled): R², r, Bland–Altman."""
     from bagkit.agreement import bland_altman, plot_bland_altman
     from bagkit.errors import AnalysisError
 
+    if out and plot and Path(out).resolve() == Path(plot).resolve():
+        raise click.BadParameter("--out and --plot name the same file", param_hint="--plot")
+    out = _output(out, [a_csv, b_csv], force, "results table") if out else None
+    plot = _output(plot, [a_csv, b_csv], force, "plot") if plot else None
     a, b = _read_table(a_csv), _read_table(b_csv)
     for path, frame in ((a_csv, a), (b_csv, b)):
         if column not in frame.columns:
@@ -219,11 +274,13 @@ def compare_command(a_csv, b_csv, column, labels, plot, out):
         _fail(error)
     click.echo(result.summary())
     if out:
-        result.tidy().to_csv(out, index=False)
+        with atomic_output(out) as tmp:
+            result.tidy().to_csv(tmp, index=False)
         click.echo(f"wrote {out}")
     if plot:
         ax = plot_bland_altman(result)
-        ax.figure.savefig(plot, dpi=150)
+        with atomic_output(plot) as tmp:
+            ax.figure.savefig(tmp, dpi=150)
         click.echo(f"wrote {plot}")
 
 

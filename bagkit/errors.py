@@ -11,7 +11,7 @@ class CohortError(BagkitError, ValueError):
 
 
 class OutputExistsError(BagkitError, FileExistsError):
-    """An output folder already exists and overwriting was not asked for."""
+    """An output already exists (or would overwrite an input) and replacing it was not asked for."""
 
 
 class RBridgeError(BagkitError, RuntimeError):

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from bagkit.errors import ImageError
+from bagkit.outputs import atomic_output, checked_output
 
 MIN_SHELL_VOXELS = 20
 MAX_DILATION = 12
@@ -117,16 +118,16 @@ def fill_lesions(t1_img, lesion_mask_img, wm_mask_img=None, seed: int = 0):
     return nib.Nifti1Image(filled, t1.affine, header)
 
 
-def fill_lesions_file(t1_path, lesion_mask_path, out_path, wm_mask_path=None, seed: int = 0) -> Path:
-    """:func:`fill_lesions` from files to a new file; refuses to overwrite an input."""
-    out = Path(out_path)
-    inputs = [Path(p) for p in (t1_path, lesion_mask_path, wm_mask_path) if p is not None]
-    for given in inputs:
-        if out.exists() and given.exists() and out.resolve() == given.resolve():
-            raise ImageError(f"{out}: the output would overwrite an input; choose another output path.")
+def fill_lesions_file(t1_path, lesion_mask_path, out_path, wm_mask_path=None, seed: int = 0,
+                      force: bool = False) -> Path:
+    """:func:`fill_lesions` from files to a new file, written atomically.
+
+    Refuses to overwrite an input, and an existing file unless ``force``."""
+    inputs = [p for p in (t1_path, lesion_mask_path, wm_mask_path) if p is not None]
+    out = checked_output(out_path, inputs=inputs, force=force, what="filled T1")
     image = fill_lesions(t1_path, lesion_mask_path, wm_mask_path, seed=seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nib.save(image, str(out))
+    with atomic_output(out) as tmp:
+        nib.save(image, str(tmp))
     return out
 
 

@@ -92,3 +92,27 @@ def test_lesion_fill_command(cli, tmp_path, write_nifti):
     assert out.is_file()
     result = CliRunner().invoke(cli, ["lesion-fill", str(t1_path), str(tmp_path / "m.nii.gz"), "-o", str(t1_path)])
     assert result.exit_code != 0 and "overwrite" in result.output
+
+
+def test_outputs_never_replace_inputs_and_existing_files_need_force(cli, phantom_cohort, tmp_path):
+    runner = CliRunner()
+    before = phantom_cohort.read_bytes()
+    # refused before anything is predicted or trained: the cohort table is an input
+    for command in (["predict", str(phantom_cohort), "-p", "gpr", "-o", str(phantom_cohort), "--force"],
+                    ["train", str(phantom_cohort), "-p", "gpr", "-o", str(phantom_cohort), "--force"],
+                    ["compare", str(phantom_cohort), str(phantom_cohort), "--column", "age",
+                     "--out", str(phantom_cohort), "--force"]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code != 0 and "would overwrite the input" in result.output, result.output
+    assert phantom_cohort.read_bytes() == before
+    # an existing output is kept unless --force
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    pd.DataFrame({"brain_age": [50.0, 60.0, 70.0, 65.0]}).to_csv(a, index=False)
+    pd.DataFrame({"brain_age": [51.0, 60.5, 69.0, 66.0]}).to_csv(b, index=False)
+    out = tmp_path / "agreement.csv"
+    out.write_text("keep me")
+    result = runner.invoke(cli, ["compare", str(a), str(b), "--out", str(out)])
+    assert result.exit_code != 0 and "--force" in result.output and out.read_text() == "keep me"
+    result = runner.invoke(cli, ["compare", str(a), str(b), "--out", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert "mean_difference" in set(pd.read_csv(out)["statistic"])

@@ -5,7 +5,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bagkit.errors import ImageError
+from bagkit.errors import ImageError, OutputExistsError
 from bagkit.lesion import fill_lesions, fill_lesions_file
 
 
@@ -40,10 +40,19 @@ def test_filled_voxels_come_from_white_matter(scan, tmp_path, use_wm_mask):
     assert t1_path.read_bytes() == before                             # input untouched on disk
 
 
-def test_refuses_to_overwrite_input(scan):
+def test_refuses_to_overwrite_input(scan, tmp_path):
     (t1_path, lesion_path, _), *_ = scan
-    with pytest.raises(ImageError, match="overwrite"):
-        fill_lesions_file(t1_path, lesion_path, t1_path)
+    before = t1_path.read_bytes()
+    with pytest.raises(OutputExistsError, match="overwrite the input"):
+        fill_lesions_file(t1_path, lesion_path, t1_path, force=True)
+    assert t1_path.read_bytes() == before
+    out = tmp_path / "filled.nii.gz"
+    out.write_bytes(b"an earlier result")
+    with pytest.raises(OutputExistsError, match="force"):
+        fill_lesions_file(t1_path, lesion_path, out)
+    assert out.read_bytes() == b"an earlier result"
+    assert fill_lesions_file(t1_path, lesion_path, out, force=True) == out
+    assert nib.load(str(out)).shape == nib.load(str(t1_path)).shape
 
 
 def test_shape_mismatch_and_empty_mask(scan, tmp_path, write_nifti):

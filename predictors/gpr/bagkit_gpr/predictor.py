@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from bagkit.errors import PredictorError
+from bagkit.outputs import atomic_output
 from bagkit.predictor import BrainAgePredictor
 
 FORMAT = "bagkit-gpr/1"
@@ -140,15 +141,19 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         return np.asarray(mean, dtype=float), np.asarray(sd, dtype=float)
 
     def save(self, path) -> Path:
-        """Write an ``.npz`` of plain arrays (no pickles)."""
+        """Write an ``.npz`` of plain arrays (no pickles), atomically."""
         if getattr(self, "gp_", None) is None:
             raise PredictorError("nothing to save: the GP predictor is not fitted.")
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
-        path.parent.mkdir(parents=True, exist_ok=True)
         params = dict(self.get_params())
         params["input_shape"] = [int(s) for s in params["input_shape"]]
+        with atomic_output(path) as tmp:
+            self._write_npz(tmp, params)
+        return path
+
+    def _write_npz(self, path: Path, params: dict) -> None:
         np.savez_compressed(
             path,
             format=np.array(FORMAT),
@@ -160,7 +165,6 @@ class GaussianProcessBrainAge(BrainAgePredictor):
             train_ages=self.train_ages_,
             kernel_theta=self.kernel_theta_,
         )
-        return path
 
     @classmethod
     def load(cls, path) -> "GaussianProcessBrainAge":

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from bagkit.errors import PredictorError
+from bagkit.outputs import atomic_output
 from bagkit.predictor import BrainAgePredictor
 
 from bagkit_sfcn.model import (
@@ -446,9 +447,8 @@ class SFCNBrainAge(BrainAgePredictor):
         """Write the weights and the bin/shape configuration (loadable with weights_only=True)."""
         self._ensure_model()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config = self._config()
-        _atomic_save({"model_state": self.model_.state_dict(), "config": config, "format": "bagkit-sfcn/1"}, path)
+        payload = {"model_state": self.model_.state_dict(), "config": self._config(), "format": "bagkit-sfcn/1"}
+        _atomic_save(payload, path)
         return path
 
     @classmethod
@@ -469,6 +469,5 @@ class SFCNBrainAge(BrainAgePredictor):
 
 
 def _atomic_save(payload, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(payload, str(tmp))
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(payload, str(tmp))
