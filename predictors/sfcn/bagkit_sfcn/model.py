@@ -242,10 +242,7 @@ class SlabInference(nn.Module):
         self.feature_extractor = folded.feature_extractor
         self.classifier = folded.classifier
         self.slab_bytes = int(slab_bytes)
-        self.slabbed = [
-            i < int(slab_blocks) and len(block) == 4 and _is_plain_pool(block[2]) and _is_same_conv(block[0])
-            for i, block in enumerate(self.feature_extractor)
-        ]
+        self.slabbed = [i < int(slab_blocks) and _is_slabbable(block) for i, block in enumerate(self.feature_extractor)]
         # depth taps as channels, for a one-channel convolution: (out, 1, kd, kh, kw) → (out, kd, 1, kh, kw)
         self.depth_weights = {}
         for i, block in enumerate(self.feature_extractor):
@@ -291,15 +288,17 @@ class SlabInference(nn.Module):
         return F.log_softmax(x.flatten(1).float(), dim=1)
 
 
-def _is_plain_pool(module: nn.Module) -> bool:
-    size = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
-    return (isinstance(module, nn.MaxPool3d) and size(module.kernel_size) == (2, 2, 2)
-            and size(module.stride) == (2, 2, 2) and size(module.padding) == (0, 0, 0)
-            and size(module.dilation) == (1, 1, 1) and not module.ceil_mode)
-
-
-def _is_same_conv(conv: nn.Module) -> bool:
-    """A stride-1, 'same'-padded convolution with an odd cubic kernel (what the slabs assume)."""
+def _is_slabbable(block: nn.Module) -> bool:
+    """A folded SFCN block as the slabs assume it: a stride-1 "same" convolution with an odd cubic
+    kernel, no BatchNorm left (folded into the convolution), a 2×2×2 max-pool, then ReLU."""
+    if not (isinstance(block, nn.Sequential) and len(block) == 4):
+        return False
+    conv, folded, pool, relu = block
+    cubic = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
     return (isinstance(conv, nn.Conv3d) and conv.stride == (1, 1, 1) and conv.dilation == (1, 1, 1)
             and conv.groups == 1 and len(set(conv.kernel_size)) == 1 and conv.kernel_size[0] % 2 == 1
-            and conv.padding == (conv.kernel_size[0] // 2,) * 3 and conv.padding_mode == "zeros")
+            and conv.padding == (conv.kernel_size[0] // 2,) * 3 and conv.padding_mode == "zeros"
+            and isinstance(folded, nn.Identity) and isinstance(relu, nn.ReLU)
+            and isinstance(pool, nn.MaxPool3d) and cubic(pool.kernel_size) == (2, 2, 2)
+            and cubic(pool.stride) == (2, 2, 2) and cubic(pool.padding) == (0, 0, 0)
+            and cubic(pool.dilation) == (1, 1, 1) and not pool.ceil_mode)
