@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from bagkit.errors import BagkitError, ImageError, PredictorError
+from bagkit.outputs import atomic_output
 
 ENTRY_POINT_GROUP = "bagkit.predictors"
 PREDICTION_COLUMNS = ("brain_age", "brain_age_sd")
@@ -369,14 +370,11 @@ def predict_cohort(
                     out.at[label, "brain_age"] = float(age)
                     out.at[label, "brain_age_sd"] = float(sd)
                     if cache is not None:
-                        target = _cache_path(cache, name, digest, predictor_digest)
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = target.with_suffix(f".tmp{os.getpid()}")
-                        tmp.write_text(json.dumps({
-                            "brain_age": float(age), "brain_age_sd": float(sd),
-                            "scan": str(path), "predictor": name,
-                        }))
-                        os.replace(tmp, target)
+                        with atomic_output(_cache_path(cache, name, digest, predictor_digest)) as tmp:
+                            tmp.write_text(json.dumps({
+                                "brain_age": float(age), "brain_age_sd": float(sd),
+                                "scan": str(path), "predictor": name,
+                            }))
             bar.update(len(loaded))
     finally:
         bar.close()

@@ -150,21 +150,18 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         params = dict(self.get_params())
         params["input_shape"] = [int(s) for s in params["input_shape"]]
         with atomic_output(path) as tmp:
-            self._write_npz(tmp, params)
+            np.savez_compressed(
+                tmp,
+                format=np.array(FORMAT),
+                params=np.array(json.dumps(params)),
+                mask=self.mask_,
+                pca_mean=self.pca_mean_,
+                pca_components=self.pca_components_,
+                train_scores=self.train_scores_,
+                train_ages=self.train_ages_,
+                kernel_theta=self.kernel_theta_,
+            )
         return path
-
-    def _write_npz(self, path: Path, params: dict) -> None:
-        np.savez_compressed(
-            path,
-            format=np.array(FORMAT),
-            params=np.array(json.dumps(params)),
-            mask=self.mask_,
-            pca_mean=self.pca_mean_,
-            pca_components=self.pca_components_,
-            train_scores=self.train_scores_,
-            train_ages=self.train_ages_,
-            kernel_theta=self.kernel_theta_,
-        )
 
     @classmethod
     def load(cls, path) -> "GaussianProcessBrainAge":
