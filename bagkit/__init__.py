@@ -6,10 +6,10 @@
     results.table1.tidy()          # a tidy DataFrame
     results.write("out/")          # report.pdf, table1.csv, results.csv, figures/
 """
-from bagkit.analysis import AnalysisOptions, Results, analyze
+from bagkit.analyses import AnalysisOptions, Results, analyze
+from bagkit.analyses.table1 import table1
 from bagkit.cohort import COLUMNS, Cohort, read_cohort, read_visits
 from bagkit.errors import BagkitError, CohortError, OutputExistsError, RBridgeError
-from bagkit.table1 import table1
 
 __version__ = "0.1.0"
 
@@ -18,7 +18,7 @@ __all__ = ["read_cohort", "read_visits", "analyze", "table1", "Cohort", "Results
 
 
 def __getattr__(name):
-    # Predictor helpers live in bagkit.predictor (imported on first use; never imports torch itself).
+    # Predictor helpers live in bagkit.predictors (imported on first use; never imports torch itself).
     if name in ("get_predictor", "available_predictors"):
         from bagkit import predictor
         return getattr(predictor, name)

@@ -53,10 +53,10 @@ def _rpy2():
     try:
         import rpy2.robjects as robjects
         from rpy2.rinterface_lib import callbacks
+        from rpy2.rinterface_lib.embedded import RRuntimeError
         from rpy2.robjects import default_converter, numpy2ri, pandas2ri
         from rpy2.robjects.conversion import localconverter
         from rpy2.robjects.packages import STAP
-        from rpy2.rinterface_lib.embedded import RRuntimeError
     except Exception as error:  # ImportError, or R itself failing to start
         raise RBridgeError(f"R is not available through rpy2 ({type(error).__name__}: {error}). "
                            + _INSTALL_HINT) from None

@@ -6,7 +6,6 @@ vocabulary). The PDF, the CSVs and the Python API all read the same objects.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable, Protocol, runtime_checkable
 
 import pandas as pd

@@ -1,4 +1,4 @@
-"""Time propensity-score matching (bagkit.matching.match_groups → R MatchIt through rpy2) on 1 000,
+"""Time propensity-score matching (bagkit.stats.matching.match_groups → R MatchIt through rpy2) on 1 000,
 10 000 and 100 000 subjects, and where the time goes.
 
 For each size (subjects in the two matched groups, NMOSD and RRMS half each, from
@@ -67,7 +67,7 @@ def _line(label: str, seconds: float, extra: str = "") -> None:
 def r_startup(bagkit, cohort) -> None:
     """R start-up inside Python, once: rpy2 + embedded R, sourcing r/*.R, the first matchit() call."""
     from bagkit import rbridge
-    from bagkit.matching import match_groups
+    from bagkit.stats.matching import match_groups
 
     print("R inside Python (once per process):")
     start = time.perf_counter()
@@ -111,7 +111,7 @@ def conversion_seconds(frame: pd.DataFrame) -> float:
 
 
 def bench_size(bagkit, generator, n: int, work: Path, repeats: int, seed: int) -> dict[str, float]:
-    from bagkit.matching import match_groups
+    from bagkit.stats.matching import match_groups
 
     sizes = {"NMOSD": n // 2, "RRMS": n - n // 2, "HC": 2}
     cohort_frame, _ = generator.make_cohort(seed=seed, n_per_group=sizes)

@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
-import bagkit  # noqa: E402
 from make_example_cohort import make_cohort  # noqa: E402
+
+import bagkit  # noqa: E402
 
 
 def timed(label: str, function):
@@ -34,7 +35,7 @@ def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str) -> d
     print(f"{name}:")
     cohort, t_read = timed("read + validate cohort", lambda: bagkit.read_cohort(cohort_csv, visits=visits_csv))
     results, t_analyze = timed("analyze (all sections)", lambda: bagkit.analyze(cohort))
-    _, t_table1 = timed("  of which Table 1 alone", lambda: bagkit.table1(cohort))
+    _, t_table1 = timed("  of which Table 1 alone", lambda: bagkit.analyses.table1(cohort))
     _, t_write = timed("write PDF + CSVs + figures", lambda: results.write(work / f"out-{name}", force=True))
     cli = [str(Path(sys.executable).with_name("bagkit")), "report", str(cohort_csv), "-o", str(work / f"cli-{name}"),
            "--force", "-q"] + (["--visits", str(visits_csv)] if visits_csv else [])

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript  # noqa: F401  (re-exported)
 
 

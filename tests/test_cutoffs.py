@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
-from bagkit.cutoffs import bootstrap_cutoff, find_cutoff, roc_analysis, roc_curve
-from bagkit.errors import AnalysisError
 from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
+
+from bagkit.errors import AnalysisError
+from bagkit.stats.cutoffs import bootstrap_cutoff, find_cutoff, roc_analysis, roc_curve
 
 SCRIPT = str(ROOT / "r" / "reference" / "cutoffs_reference.R")
 
@@ -96,8 +96,8 @@ def test_coords_all_match_proc_thresholds(tmp_path):
 def test_example_cohort_roc_matches_proc(tmp_path):
     """BAG for EDSS worsening per patient group of the example cohort (subjects with follow-up), as
     ``roc(worsening, bag)`` in pROC; bagkit's run_outcomes gives the same AUC, CI and cutoffs."""
+    from bagkit.analyses.outcomes import run_outcomes
     from bagkit.cohort import read_cohort
-    from bagkit.outcomes import run_outcomes
 
     cohort = read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS if EXAMPLE_VISITS.exists() else None)
     data = cohort.data[cohort.data["group"].isin(cohort.patient_groups) & cohort.data["worsening"].notna()

@@ -28,10 +28,12 @@ import pandas as pd
 import pytest
 
 from bagkit import rbridge
-from bagkit.analysis import AnalysisOptions, analyze
+from bagkit.analyses import AnalysisOptions, analyze
+from bagkit.analyses.matching import run_matching, table2
 from bagkit.cohort import Cohort, read_cohort
 from bagkit.errors import AnalysisError, BagkitError, RBridgeError
-from bagkit.matching import (MatchingWarning, SMD_THRESHOLD, match_groups, plot_love, run_matching, table2)
+from bagkit.plots.matching import plot_love
+from bagkit.stats.matching import SMD_THRESHOLD, MatchingWarning, match_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SCRIPT = ROOT / "r" / "reference" / "matching_reference.R"

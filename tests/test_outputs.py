@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bagkit.errors import OutputExistsError
-from bagkit.outputs import atomic_output, checked_output
+from bagkit.io.outputs import atomic_output, checked_output
 
 
 def test_an_input_is_never_an_output(tmp_path):

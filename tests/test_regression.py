@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
 
+from bagkit.analyses.outcomes import run_regressions
 from bagkit.cohort import read_cohort
 from bagkit.errors import AnalysisError
-from bagkit.outcomes import run_regressions
-from bagkit.regression import center_anova, multiple_regression, simple_regression, subgroup_t_test
-from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
+from bagkit.stats.regression import center_anova, simple_regression, subgroup_t_test
 
 SCRIPT = str(ROOT / "r" / "reference" / "regression_reference.R")
 

@@ -14,7 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 import bagkit
-from bagkit.analysis import AnalysisOptions
+from bagkit.analyses import AnalysisOptions
 from bagkit.report import SECTIONS
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 from pypdf import PdfReader
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT
 
 import bagkit
 from bagkit.cli import cli
 from bagkit.report.layout import MARGIN, PAGE
-from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT
 
 GROUPS = ("NMOSD", "RRMS", "HC")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
 
 from bagkit.errors import AnalysisError
-from bagkit.survival import (COX_COVARIATES, compare_strata, cox_design, cox_model, kaplan_meier)
-from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
+from bagkit.stats.survival import COX_COVARIATES, compare_strata, cox_design, cox_model, kaplan_meier
 
 SCRIPT = str(ROOT / "r" / "reference" / "survival_reference.R")
 TOLERANCE = {"hr": 1e-6, "ci_low": 1e-6, "ci_high": 1e-6, "coef": 1e-6, "se": 1e-6, "p": 1e-5,
@@ -122,8 +122,8 @@ def test_example_cohort_table3_and_km_match_r(tmp_path):
     """The example cohort's Table 3 and Figure 2C/D: per patient group with follow-up, the paper's six
     covariates (sex male = 1, nbv ×100), univariable and multivariable coxph (Efron) with cox.zph, and
     survfit/survdiff above vs below bagkit's spec80 cutoff (which test_cutoffs checks against pROC)."""
+    from bagkit.analyses.outcomes import run_outcomes
     from bagkit.cohort import read_cohort
-    from bagkit.outcomes import run_outcomes
 
     cohort = read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS if EXAMPLE_VISITS.exists() else None)
     outcomes = run_outcomes(cohort)
@@ -201,8 +201,8 @@ def test_numbers_at_risk():
 def test_outcomes_groups_without_followup_or_events_get_notes(small_cohort_csv, tmp_path):
     """run_outcomes: a group with no follow-up and a group whose follow-up is all censored each get a
     note naming the group; the section is still produced (the report shows the notes)."""
+    from bagkit.analyses.outcomes import run_outcomes
     from bagkit.cohort import read_cohort
-    from bagkit.outcomes import run_outcomes
 
     frame = pd.read_csv(small_cohort_csv)
     frame["followup_years"] = np.where(frame.group == "NMOSD", 3.0, np.nan)
@@ -217,8 +217,8 @@ def test_outcomes_groups_without_followup_or_events_get_notes(small_cohort_csv, 
 
 
 def test_outcomes_without_followup_columns_is_named(small_cohort_csv):
+    from bagkit.analyses.outcomes import run_outcomes
     from bagkit.cohort import read_cohort
-    from bagkit.outcomes import run_outcomes
 
     with pytest.raises(AnalysisError, match="no follow-up data.*visits"):
         run_outcomes(read_cohort(small_cohort_csv))
@@ -227,7 +227,7 @@ def test_outcomes_without_followup_columns_is_named(small_cohort_csv):
 def test_report_shows_table3_and_notes(small_cohort_csv, tmp_path):
     """End to end: analyze + write on a cohort with follow-up gives Table 3, the cutoff table and
     Figure 2 in the PDF and every outcome analysis in results.csv; an all-censored group's note shows."""
-    from bagkit.analysis import analyze
+    from bagkit.analyses import analyze
     from bagkit.cohort import read_cohort
 
     rng = np.random.default_rng(4)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bagkit.analyses.table1 import table1
 from bagkit.cohort import read_cohort
-from bagkit.table1 import table1
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_SCRIPT = ROOT / "r" / "reference" / "table1_reference.R"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from bagkit.table1 import GroupTable, VariableSummary
+from bagkit.analyses.table1 import GroupTable, VariableSummary
 
 DASH = "–"
 

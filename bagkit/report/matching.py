@@ -1,7 +1,7 @@
 """Table 2 as the paper sets it: the propensity-score matched groups compared, the BAG difference,
 the matching's description, its balance table and love plot, and the Supplementary-Table-4 variant
 (predicted SD added to the covariates). Formatting only: every number comes from the
-``matching`` result (:class:`bagkit.matching.MatchingAnalysis`)."""
+``matching`` result (:class:`bagkit.stats.matching.MatchingAnalysis`)."""
 from __future__ import annotations
 
 import math
@@ -10,11 +10,12 @@ from dataclasses import replace
 from reportlab.lib import colors
 from reportlab.platypus import KeepTogether, PageBreak, TableStyle
 
-from bagkit.matching import SMD_THRESHOLD, plot_love
+from bagkit.analyses.table1 import BASELINE, BRAIN_AGE
+from bagkit.plots.matching import plot_love
 from bagkit.report import format as fmt
 from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
 from bagkit.report.table1 import group_table_flowables
-from bagkit.table1 import BASELINE, BRAIN_AGE
+from bagkit.stats.matching import SMD_THRESHOLD
 
 TABLE2_FOOTNOTE = ("Continuous variables other than EDSS are reported as the mean ± standard deviation "
                    "[min–max]; EDSS as the median (IQR) [min–max]; categorical variables as n/N (%). "

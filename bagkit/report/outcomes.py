@@ -1,11 +1,11 @@
 """Outcome sections of the PDF: Table 3 (Cox), the cutoff table, Figure 2, the ROC curves, the
 regression / subgroup / center summaries and the notes. Formatting only: every number comes from
-the ``outcomes`` and ``regressions`` results (see bagkit.outcomes)."""
+the ``outcomes`` and ``regressions`` results (see bagkit.analyses.outcomes)."""
 from __future__ import annotations
 
 import math
 
-from bagkit.figures_outcomes import figure2, roc_figure
+from bagkit.plots.outcomes import figure2, roc_figure
 from bagkit.report import format as fmt
 from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
 

@@ -1,16 +1,15 @@
 """The "Brain-age model" section of the PDF: model performance on the controls (MAE, r, MAE by
 center), predicted SD vs BAG, raw vs lesion-filled Bland–Altman, and the predictor comparison.
-Formatting only: every number comes from the ``brain_age_model`` result (bagkit.performance)."""
+Formatting only: every number comes from the ``brain_age_model`` result (bagkit.analyses.performance)."""
 from __future__ import annotations
 
 import math
 
-import numpy as np
 from matplotlib.figure import Figure
 from reportlab.platypus import KeepTogether
 
-from bagkit.agreement import plot_bland_altman
-from bagkit.figures import group_colors, wrap
+from bagkit.plots.agreement import plot_bland_altman
+from bagkit.plots.cohort import group_colors, wrap
 from bagkit.report import format as fmt
 from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
 

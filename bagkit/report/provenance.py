@@ -59,7 +59,7 @@ def software(results) -> list[tuple[str, str]]:
 
 
 def _predictor_distributions() -> list[str]:
-    from bagkit.predictor import ENTRY_POINT_GROUP
+    from bagkit.predictors import ENTRY_POINT_GROUP
 
     names = []
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):

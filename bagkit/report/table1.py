@@ -1,9 +1,9 @@
 """Table 1 and Figure 1 as the paper sets them."""
 from __future__ import annotations
 
-from bagkit.figures import figure1
+from bagkit.plots.cohort import figure1
 from bagkit.report import format as fmt
-from bagkit.report.layout import gap, group_table_widths, paper_table, paragraph, figure
+from bagkit.report.layout import figure, gap, group_table_widths, paper_table, paragraph
 
 CAPTION = ("Table 1. Demographic characteristics, baseline status and deep-learning-derived brain age "
            "of participants.")

@@ -12,7 +12,7 @@ SMALL = (40, 48, 40)
 def phantom_set():
     """300 small phantoms (40×48×40) with ages 20–80 y, normalised as preprocess() does."""
     pytest.importorskip("nilearn")
-    from bagkit.phantoms import make_phantoms
+    from bagkit._testing.phantoms import make_phantoms
 
     rng = np.random.default_rng(2024)
     ages = rng.uniform(20, 80, 300)

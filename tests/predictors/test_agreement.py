@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bagkit.agreement import bland_altman, compare_predictions, plot_bland_altman
 from bagkit.errors import AnalysisError
+from bagkit.plots.agreement import plot_bland_altman
+from bagkit.stats.agreement import bland_altman, compare_predictions
 
 R_SCRIPT = """
 x <- read.csv(commandArgs(TRUE)[1]); a <- x$a; b <- x$b; n <- length(a); d <- a - b

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bagkit.bias import AgeBiasCorrection, fit_bias_correction
 from bagkit.errors import AnalysisError
+from bagkit.stats.bias import AgeBiasCorrection, fit_bias_correction
 
 
 def _cohort(n=200, seed=0):

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from bagkit.cli_predictors import COMMANDS
+from bagkit.cli.predictors import COMMANDS
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def cli():
 @pytest.fixture(scope="module")
 def phantom_cohort(tmp_path_factory):
     pytest.importorskip("nilearn")
-    from bagkit.phantoms import write_phantom_cohort
+    from bagkit._testing.phantoms import write_phantom_cohort
 
     folder = tmp_path_factory.mktemp("cohort")
     path = write_phantom_cohort(folder, n=40, seed=3, groups={"HC": 0.0, "MS": 8.0})

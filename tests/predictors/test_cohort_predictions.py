@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bagkit.errors import BagkitError
-from bagkit.predictor import BrainAgePredictor, predict_cohort
+from bagkit.predictors import BrainAgePredictor, predict_cohort
 
 
 class CountingPredictor(BrainAgePredictor):

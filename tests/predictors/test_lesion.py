@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bagkit.errors import ImageError, OutputExistsError
-from bagkit.lesion import fill_lesions, fill_lesions_file
+from bagkit.imaging.lesion import fill_lesions, fill_lesions_file
 
 
 @pytest.fixture

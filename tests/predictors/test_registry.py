@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-import bagkit.predictor as predictor_module
 from bagkit.errors import PredictorError
+from bagkit.predictors import registry as predictor_module
 
 
 def test_builtin_predictors_are_registered():
@@ -20,12 +20,12 @@ def test_builtin_predictors_are_registered():
 def test_listing_predictors_does_not_import_torch():
     code = textwrap.dedent(
         """
-        import sys, bagkit, bagkit.predictor, bagkit.imaging, bagkit.bias, bagkit.agreement, bagkit.lesion
-        names = bagkit.predictor.available_predictors()
+        import sys, bagkit, bagkit.predictors, bagkit.imaging, bagkit.stats.bias, bagkit.stats.agreement, bagkit.imaging.lesion
+        names = bagkit.predictors.available_predictors()
         assert "sfcn" in names, names
-        from bagkit.cli_predictors import COMMANDS
+        from bagkit.cli.predictors import COMMANDS
         from click.testing import CliRunner
-        from bagkit.cli_predictors import predictors_command
+        from bagkit.cli.predictors import predictors_command
         result = CliRunner().invoke(predictors_command, [])
         assert result.exit_code == 0, result.output
         assert "sfcn" in result.output

@@ -14,7 +14,7 @@ def scan_cohort(tmp_path_factory):
     brain_age, and a small GPR model trained on the controls and saved."""
     pytest.importorskip("nilearn")
     pytest.importorskip("bagkit_gpr")
-    from bagkit.phantoms import write_phantom_cohort
+    from bagkit._testing.phantoms import write_phantom_cohort
     from bagkit_gpr import GaussianProcessBrainAge
 
     folder = tmp_path_factory.mktemp("scan_cohort")

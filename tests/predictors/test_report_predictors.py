@@ -1,4 +1,4 @@
-"""The brain_age_model analysis (bagkit.performance) against R, and its "Brain-age model" PDF section.
+"""The brain_age_model analysis (bagkit.analyses.performance) against R, and its "Brain-age model" PDF section.
 
 Reference (R, run below through Rscript on the same table; ``R_REFERENCE``):
 
@@ -24,10 +24,10 @@ import pandas as pd
 import pytest
 
 import bagkit
-from bagkit.analysis import AnalysisOptions, Results
+from bagkit.analyses import AnalysisOptions, Results
+from bagkit.analyses.performance import model_performance, predictor_columns, run_brain_age_model
+from bagkit.analyses.table1 import table1
 from bagkit.errors import AnalysisError
-from bagkit.performance import model_performance, predictor_columns, run_brain_age_model
-from bagkit.table1 import table1
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "cohort.csv"

@@ -20,8 +20,8 @@ from typing import Sequence
 import numpy as np
 
 from bagkit.errors import PredictorError
-from bagkit.outputs import atomic_output
-from bagkit.predictor import BrainAgePredictor
+from bagkit.io.outputs import atomic_output
+from bagkit.predictors import BrainAgePredictor
 
 FORMAT = "bagkit-gpr/1"
 

@@ -16,7 +16,6 @@ integrated over each bin, with a Kullback–Leibler divergence loss.
 """
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from collections import OrderedDict

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import math
 import os
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -15,12 +13,21 @@ import pandas as pd
 import torch
 
 from bagkit.errors import PredictorError
-from bagkit.outputs import atomic_output
-from bagkit.predictor import BrainAgePredictor
-
+from bagkit.io.outputs import atomic_output
+from bagkit.predictors import BrainAgePredictor
 from bagkit_sfcn.model import (
-    PUBLISHED_CHANNELS, SFCN, SlabInference, bin_centers, channels_last, distribution_moments, fold_batch_norm,
-    infer_architecture, kl_loss, load_state, read_state_dict, soft_labels,
+    PUBLISHED_CHANNELS,
+    SFCN,
+    SlabInference,
+    bin_centers,
+    channels_last,
+    distribution_moments,
+    fold_batch_norm,
+    infer_architecture,
+    kl_loss,
+    load_state,
+    read_state_dict,
+    soft_labels,
 )
 
 PAPER_AGE_RANGE = (6, 90)        # the paper this toolkit follows (84 one-year bins)
@@ -259,7 +266,7 @@ class SFCNBrainAge(BrainAgePredictor):
         """Brain age and SD per scan (paths, images or preprocessed arrays), with a progress bar."""
         from tqdm.auto import tqdm
 
-        from bagkit.predictor import scan_index
+        from bagkit.predictors import scan_index
 
         index = scan_index(scans)
         items = list(scans.values) if isinstance(scans, pd.Series) else list(scans)

@@ -26,7 +26,7 @@ normalized brain volume is scaled ×100, so its hazard ratio is per 1 % of intra
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np

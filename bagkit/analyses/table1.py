@@ -16,9 +16,17 @@ import numpy as np
 import pandas as pd
 
 from bagkit.cohort import Cohort
-from bagkit.comparisons import (Comparison, anova_tukey, chi_square, kruskal, mean_ci, pairs_for, rank_sum,
-                                student_t)
 from bagkit.results import tidy_frame
+from bagkit.stats.comparisons import (
+    Comparison,
+    anova_tukey,
+    chi_square,
+    kruskal,
+    mean_ci,
+    pairs_for,
+    rank_sum,
+    student_t,
+)
 
 __all__ = ["Variable", "TABLE1_VARIABLES", "VariableSummary", "GroupTable", "compare_groups", "table1"]
 

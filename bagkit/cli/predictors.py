@@ -15,7 +15,7 @@ import click
 import pandas as pd
 
 from bagkit.errors import BagkitError
-from bagkit.outputs import atomic_output, checked_output
+from bagkit.io.outputs import atomic_output, checked_output
 
 
 def _read_table(path: str) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def _ints(value: str | None, what: str, count: int):
 
 
 def _make_predictor(name: str, model: str | None, weights: str | None, params: dict):
-    from bagkit.predictor import available_predictors, get_predictor
+    from bagkit.predictors import get_predictor
 
     if weights is not None:
         params = {**params, "weights": weights}
@@ -121,7 +121,7 @@ def _output(path, inputs, force, what):
 @click.command("predictors")
 def predictors_command():
     """List the installed brain-age predictors (without importing them)."""
-    from bagkit.predictor import available_predictors
+    from bagkit.predictors import available_predictors
 
     found = available_predictors()
     if not found:
@@ -143,7 +143,7 @@ def predictors_command():
 def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, out, force, quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
-    from bagkit.predictor import predict_cohort
+    from bagkit.predictors import predict_cohort
 
     out = _output(out, [cohort_file], force, "predictions table")
     frame = _read_table(cohort_file)
@@ -180,7 +180,7 @@ def predict_command(cohort_file, predictor_name, weights, model, params, cache_d
 def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_size, patience, checkpoint_dir,
                   resume, age_range, input_shape, params, force, quiet):
     """Train a predictor on the controls of COHORT_FILE (columns group, age, scan)."""
-    from bagkit.predictor import get_predictor
+    from bagkit.predictors import get_predictor
 
     _output(out, [cohort_file], force, "model")  # before hours of training, not after
     frame = _read_table(cohort_file)
@@ -228,7 +228,7 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
 @_force
 def lesion_fill_command(t1, mask, out, wm_mask, seed, force):
     """Fill the lesions of T1 (MASK > 0) with normal-appearing white-matter intensities."""
-    from bagkit.lesion import fill_lesions_file
+    from bagkit.imaging.lesion import fill_lesions_file
 
     try:
         written = fill_lesions_file(t1, mask, out, wm_mask_path=wm_mask, seed=seed, force=force)
@@ -247,8 +247,9 @@ def lesion_fill_command(t1, mask, out, wm_mask, seed, force):
 @_force
 def compare_command(a_csv, b_csv, column, labels, plot, out, force):
     """Agreement of two predictions (e.g. raw vs lesion-filled): R², r, Bland–Altman."""
-    from bagkit.agreement import bland_altman, plot_bland_altman
     from bagkit.errors import AnalysisError
+    from bagkit.plots.agreement import plot_bland_altman
+    from bagkit.stats.agreement import bland_altman
 
     if out and plot and Path(out).resolve() == Path(plot).resolve():
         raise click.BadParameter("--out and --plot name the same file", param_hint="--plot")

@@ -32,7 +32,7 @@ def _nilearn_datasets():
         from nilearn import datasets
     except ImportError as error:
         raise BagkitError(
-            "bagkit.phantoms needs nilearn for the MNI152 template: `pip install nilearn` "
+            "bagkit._testing.phantoms needs nilearn for the MNI152 template: `pip install nilearn` "
             "(or `pip install -e '.[test]'`)."
         ) from error
     return datasets

@@ -22,13 +22,27 @@ import numpy as np
 import pandas as pd
 
 from bagkit.cohort import Cohort
-from bagkit.cutoffs import RocAnalysis, roc_analysis
 from bagkit.errors import AnalysisError
-from bagkit.regression import (CenterAnova, LinearModel, SubgroupComparison, center_anova, multiple_regression,
-                               simple_regression, subgroup_t_test)
 from bagkit.results import concat_tidy, tidy_frame
-from bagkit.survival import (COX_COVARIATES, COX_LABELS, CoxModel, StrataComparison, compare_strata, cox_design,
-                             cox_model)
+from bagkit.stats.cutoffs import RocAnalysis, roc_analysis
+from bagkit.stats.regression import (
+    CenterAnova,
+    LinearModel,
+    SubgroupComparison,
+    center_anova,
+    multiple_regression,
+    simple_regression,
+    subgroup_t_test,
+)
+from bagkit.stats.survival import (
+    COX_COVARIATES,
+    COX_LABELS,
+    CoxModel,
+    StrataComparison,
+    compare_strata,
+    cox_design,
+    cox_model,
+)
 
 __all__ = ["GroupOutcomes", "Outcomes", "Regressions", "run_outcomes", "run_regressions", "COX_SELECTIONS"]
 

@@ -12,13 +12,13 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from bagkit.analyses.matching import run_matching
+from bagkit.analyses.outcomes import run_outcomes, run_regressions
+from bagkit.analyses.performance import run_brain_age_model
+from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError
-from bagkit.matching import run_matching
-from bagkit.outcomes import run_outcomes, run_regressions
-from bagkit.performance import run_brain_age_model
 from bagkit.results import concat_tidy
-from bagkit.table1 import GroupTable, table1
 
 __all__ = ["AnalysisOptions", "Results", "analyze"]
 

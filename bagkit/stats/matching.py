@@ -33,29 +33,14 @@ import numpy as np
 import pandas as pd
 
 from bagkit.cohort import Cohort
-from bagkit.comparisons import Comparison
-from bagkit.errors import AnalysisError, BagkitError
-from bagkit.results import concat_tidy, tidy_frame
-from bagkit.table1 import GroupTable, Variable, compare_groups
-
-__all__ = ["DEFAULT_COVARIATES", "M_ORDERS", "TABLE2_VARIABLES", "SMD_THRESHOLD", "MatchingWarning",
-           "Matching", "Table2", "MatchingAnalysis", "match_groups", "table2", "run_matching",
-           "plot_love"]
+from bagkit.errors import AnalysisError
+from bagkit.results import tidy_frame
 
 DEFAULT_COVARIATES: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
 M_ORDERS = ("data", "largest", "smallest", "random")
 SMD_THRESHOLD = 0.1  # |SMD| below this after matching counts as balanced (Austin 2009)
 
-TABLE2_VARIABLES: tuple[Variable, ...] = (
-    Variable("age_at_diagnosis", "mean"),
-    Variable("sex", "proportion", level="F"),
-    Variable("disease_duration", "mean"),
-    Variable("edss", "median"),
-    Variable("nbv", "mean", decimals=3),
-    Variable("brain_age", "mean"),
-    Variable("bag", "mean"),
-)
-_SD_VARIABLE = Variable("brain_age_sd", "mean")
+
 _RESERVED = ("subject_id", "group")
 _STATISTICS_BEFORE = ("mean_treated", "mean_control", "smd", "variance_ratio", "ecdf_mean", "ecdf_max")
 _STATISTICS_AFTER = _STATISTICS_BEFORE + ("std_pair_distance",)
@@ -432,132 +417,3 @@ def _balance(out: Mapping[str, Any], unsafe: Mapping[str, str], cohort: Cohort) 
 # ---------------------------------------------------------------------------------------------
 # Table 2: the matched groups compared as Table 1 compares groups.
 # ---------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Table2:
-    """The matched comparison (the paper's Table 2): a GroupTable on the matched subjects plus
-    the BAG and brain-age differences A − B (Student's t-test on the matched sets)."""
-
-    matching: Matching
-    table: GroupTable
-    notes: tuple[str, ...] = ()
-
-    @property
-    def analysis(self) -> str:
-        return self.table.analysis
-
-    @property
-    def groups(self) -> tuple[str, str]:
-        return self.matching.groups
-
-    def difference(self, term: str = "bag") -> Comparison | None:
-        """mean(A) − mean(B) of ``term`` in the matched sets with its 95% CI and p (None when absent)."""
-        try:
-            row = self.table.row(term)
-        except KeyError:
-            return None
-        return row.test(f"{self.groups[0]} vs {self.groups[1]}")
-
-    def tidy(self) -> pd.DataFrame:
-        """``psm,matched,bag,NMOSD - RRMS,diff,…`` and the rest of the table, then the balance rows."""
-        return concat_tidy([self.table.tidy(), self.matching.tidy()])
-
-
-def table2(cohort: Cohort, matching: Matching, analysis: str | None = None) -> Table2:
-    """Table 2 of the paper for a matching: N, age at diagnosis, female, onset to diagnosis, EDSS,
-    nbv, predicted brain age and BAG per matched group with the paper's tests (Student's t, chi-square,
-    Wilcoxon rank-sum for EDSS); the brain_age_sd row too when it is a covariate, and a mean ± SD row
-    for any other numeric covariate."""
-    analysis = analysis or matching.analysis
-    variables = list(TABLE2_VARIABLES)
-    listed = {v.column for v in variables}
-    for covariate in matching.covariates:
-        if covariate in listed:
-            continue
-        if covariate == "brain_age_sd":
-            variables.insert(len(variables) - 2, _SD_VARIABLE)
-        elif pd.api.types.is_numeric_dtype(cohort.data[covariate]):
-            variables.insert(len(variables) - 2, Variable(covariate, "mean"))
-    table = compare_groups(matching.matched_cohort, variables, analysis=analysis, subset="matched")
-    notes = []
-    if not matching.uniform_weights:
-        notes.append("Matching weights are not all 1 (ratio > 1, replacement or unequal sets): the matched "
-                     "subjects are compared unweighted, each counted once.")
-    return Table2(matching, table, tuple(notes))
-
-
-@dataclass(frozen=True)
-class MatchingAnalysis:
-    """What the report shows: Table 2 (``psm``) and its Supplementary-Table-4 variant with the
-    predicted brain-age SD as a further covariate (``psm_sd``; None when the cohort lacks it)."""
-
-    primary: Table2
-    with_sd: Table2 | None = None
-    notes: tuple[str, ...] = ()
-
-    def tidy(self) -> pd.DataFrame:
-        return concat_tidy([self.primary.tidy(), self.with_sd.tidy() if self.with_sd is not None else None])
-
-
-def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
-    """The analysis entry: the paper's matching with the user's options (``AnalysisOptions.match_*``)."""
-    groups = tuple(options.match_groups) if options.match_groups else _default_groups(cohort)
-    covariates = tuple(options.match_covariates)
-    lacking = [c for c in covariates if not cohort.has(c)]
-    if lacking:
-        raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, which "
-                            f"the cohort lacks (or holds no values in); choose others with --covariates")
-    common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
-                  replace=options.match_replace, exact=tuple(options.match_exact), m_order=options.match_order,
-                  seed=options.seed)
-    primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
-    notes: list[str] = []
-    with_sd = None
-    if "brain_age_sd" in covariates:
-        notes.append("brain_age_sd is already a covariate: no separate predicted-SD matching")
-    elif cohort.has("brain_age_sd"):
-        try:
-            sd_matching = match_groups(cohort, covariates=covariates + ("brain_age_sd",), analysis="psm_sd",
-                                       **common)
-            with_sd = table2(cohort, sd_matching)
-        except BagkitError as error:
-            notes.append(f"matching with predicted SD (psm_sd) not made: {error}")
-    else:
-        notes.append("the cohort has no brain_age_sd: no matching with predicted SD (Supplementary Table 4)")
-    return MatchingAnalysis(table2(cohort, primary), with_sd, tuple(notes))
-
-
-# ---------------------------------------------------------------------------------------------
-# Love plot
-# ---------------------------------------------------------------------------------------------
-
-def plot_love(matching: Matching, ax=None, absolute: bool = True):
-    """A love plot: |SMD| per covariate before (open) and after (filled) matching, with the 0.1 line.
-
-    Draws on ``ax`` (a matplotlib Axes) or on a new ``Figure`` (no pyplot state); returns the Figure.
-    """
-    from matplotlib.figure import Figure
-
-    balance = matching.balance[matching.balance["covariate"] != "distance"].iloc[::-1]
-    if ax is None:
-        fig = Figure(figsize=(5.2, 0.9 + 0.32 * len(balance)), layout="constrained")
-        ax = fig.add_subplot()
-    fig = ax.figure
-    before = balance["smd_before"].to_numpy(dtype=float)
-    after = balance["smd_after"].to_numpy(dtype=float)
-    if absolute:
-        before, after = np.abs(before), np.abs(after)
-    y = np.arange(len(balance))
-    for yi, b, a in zip(y, before, after):
-        ax.plot([b, a], [yi, yi], color="#BBBBBB", lw=0.8, zorder=1)
-    ax.scatter(before, y, facecolors="white", edgecolors="#D55E00", s=28, label="All", zorder=2)
-    ax.scatter(after, y, color="#0072B2", s=28, label="Matched", zorder=3)
-    ax.axvline(SMD_THRESHOLD, color="black", ls="--", lw=0.7)
-    if not absolute:
-        ax.axvline(-SMD_THRESHOLD, color="black", ls="--", lw=0.7)
-        ax.axvline(0, color="black", lw=0.5)
-    ax.set_yticks(y, list(balance["label"]), fontsize=8)
-    ax.set_xlabel(("Absolute s" if absolute else "S") + "tandardized mean difference")
-    ax.set_title(f"Covariate balance: {matching.groups[0]} vs {matching.groups[1]}", fontsize=9)
-    ax.legend(frameon=False, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, never over points
-    return fig

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bagkit.comparisons import Comparison, student_t
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
+from bagkit.stats.comparisons import Comparison, student_t
 
 __all__ = ["Coefficient", "LinearModel", "SubgroupComparison", "CenterAnova", "simple_regression",
            "multiple_regression", "subgroup_t_test", "center_anova"]

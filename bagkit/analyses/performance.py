@@ -2,7 +2,7 @@
 says, raw vs lesion-filled agreement, and several predictors side by side.
 
 :func:`run_brain_age_model` is the ``brain_age_model`` analysis (registered in
-``bagkit.analysis.ANALYSES``); its result fills the report's "Brain-age model"
+``bagkit.analyses.ANALYSES``); its result fills the report's "Brain-age model"
 section and these rows of ``results.csv``:
 
 - ``model_performance, <control>, brain_age, , n | mae | mean_error | sd_error | pearson_r | pearson_p``
@@ -13,9 +13,9 @@ section and these rows of ``results.csv``:
 - ``predicted_sd, <group> | all, brain_age_sd, bag, n | pearson_r | pearson_p`` — Pearson r of the
   predicted SD with BAG (R: ``cor.test(brain_age_sd, bag)``);
 - ``agreement, all, brain_age, raw - filled, …`` — Bland–Altman of raw vs lesion-filled brain age
-  (see :mod:`bagkit.agreement`);
+  (see :mod:`bagkit.stats.agreement`);
 - ``predictor_accuracy``, ``predictor_bag`` and ``agreement, all, brain_age, A - B, …`` — the
-  predictor comparison (:func:`bagkit.agreement.compare_predictions`) when the cohort has several
+  predictor comparison (:func:`bagkit.stats.agreement.compare_predictions`) when the cohort has several
   brain-age columns (``brain_age_<name>``).
 """
 from __future__ import annotations
@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bagkit.agreement import BlandAltman, PredictorComparison, bland_altman, compare_predictions
 from bagkit.cohort import Cohort
 from bagkit.errors import AnalysisError
 from bagkit.results import concat_tidy, tidy_frame
+from bagkit.stats.agreement import BlandAltman, PredictorComparison, bland_altman, compare_predictions
 
 NOT_PREDICTORS = ("brain_age_sd", "brain_age_filled")
 

@@ -24,7 +24,7 @@ thresholds                             ``-Inf``, the midpoints between consecuti
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd

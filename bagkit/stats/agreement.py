@@ -111,33 +111,6 @@ def bland_altman(a, b, labels: tuple[str, str] = ("a", "b"), confidence: float =
     )
 
 
-def plot_bland_altman(result: BlandAltman, ax=None):
-    """Draw the Bland–Altman plot on ``ax`` (a new ``matplotlib.figure.Figure`` when None,
-    never pyplot's global state). Returns the Axes."""
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(5.5, 4.0), layout="constrained").add_subplot()
-    means, differences = np.asarray(result.means), np.asarray(result.differences)
-    ax.scatter(means, differences, s=14, alpha=0.7, color="#33658a", edgecolors="none")
-    x_low, x_high = (means.min(), means.max()) if means.size else (0, 1)
-    for value, ci, style, label in (
-        (result.mean_difference, result.mean_difference_ci, "-", f"mean {result.mean_difference:.2f}"),
-        (result.upper_limit, result.upper_limit_ci, "--", f"+1.96 SD {result.upper_limit:.2f}"),
-        (result.lower_limit, result.lower_limit_ci, "--", f"−1.96 SD {result.lower_limit:.2f}"),
-    ):
-        ax.axhline(value, color="#86bbd8" if style == "--" else "#2f4858", linestyle=style, linewidth=1.2)
-        ax.axhspan(ci[0], ci[1], color="#86bbd8", alpha=0.18, linewidth=0)
-        ax.annotate(label, xy=(x_high, value), xytext=(-2, 2), textcoords="offset points", ha="right",
-                    va="bottom", fontsize=8)
-    ax.axhline(0.0, color="0.6", linewidth=0.6)
-    ax.set_xlim(x_low - 0.02 * (x_high - x_low + 1), x_high + 0.02 * (x_high - x_low + 1))
-    ax.set_xlabel(f"mean of {result.labels[0]} and {result.labels[1]} (years)")
-    ax.set_ylabel(f"{result.labels[0]} − {result.labels[1]} (years)")
-    ax.set_title(f"Bland–Altman (n = {result.n}, R² = {result.r_squared:.3f})", fontsize=10)
-    return ax
-
-
 @dataclass(frozen=True)
 class PredictorComparison:
     """Several predictors on one cohort: accuracy on controls, pairwise agreement, BAG per group."""
@@ -217,4 +190,4 @@ def compare_predictions(frames: Mapping[str, pd.DataFrame], cohort_frame: pd.Dat
     return PredictorComparison(accuracy=accuracy, agreement=agreement, bag_by_group=bag_by_group, control=control)
 
 
-__all__ = ["BlandAltman", "bland_altman", "plot_bland_altman", "PredictorComparison", "compare_predictions"]
+__all__ = ["BlandAltman", "bland_altman", "PredictorComparison", "compare_predictions"]

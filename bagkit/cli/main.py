@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 import bagkit
-from bagkit.analysis import AnalysisOptions
-from bagkit.cli_predictors import COMMANDS as PREDICTOR_COMMANDS
-from bagkit.cli_predictors import _make_predictor, _params, default_cache_dir, predictor_options
+from bagkit.analyses import AnalysisOptions
+from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
+from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
 
 
@@ -133,8 +133,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
     """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
-    bagkit.predictor.predict_cohort; failed scans become notes."""
-    from bagkit.predictor import predict_cohort
+    bagkit.predictors.predict_cohort; failed scans become notes."""
+    from bagkit.predictors import predict_cohort
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")

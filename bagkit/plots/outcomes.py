@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from bagkit.cohort import Cohort
-from bagkit.figures import group_colors, wrap
+from bagkit.plots.cohort import group_colors, wrap
 
 __all__ = ["figure2", "roc_figure", "km_axes"]
 

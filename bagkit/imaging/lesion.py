@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from bagkit.errors import ImageError
-from bagkit.outputs import atomic_output, checked_output
+from bagkit.io.outputs import atomic_output, checked_output
 
 MIN_SHELL_VOXELS = 20
 MAX_DILATION = 12

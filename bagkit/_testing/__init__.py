@@ -1,0 +1,1 @@
+"""Test-data generators (MNI phantoms). Not part of the public API."""

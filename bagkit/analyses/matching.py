@@ -1,0 +1,128 @@
+"""The paper's Table 2: the matched groups compared as Table 1 compares groups."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bagkit.analyses.table1 import GroupTable, Variable, compare_groups
+from bagkit.cohort import Cohort
+from bagkit.errors import AnalysisError, BagkitError
+from bagkit.results import concat_tidy
+from bagkit.stats.comparisons import Comparison
+from bagkit.stats.matching import Matching, _default_groups, match_groups
+
+__all__ = ["TABLE2_VARIABLES", "Table2", "MatchingAnalysis", "table2", "run_matching"]
+
+DEFAULT_COVARIATES: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
+
+
+TABLE2_VARIABLES: tuple[Variable, ...] = (
+    Variable("age_at_diagnosis", "mean"),
+    Variable("sex", "proportion", level="F"),
+    Variable("disease_duration", "mean"),
+    Variable("edss", "median"),
+    Variable("nbv", "mean", decimals=3),
+    Variable("brain_age", "mean"),
+    Variable("bag", "mean"),
+)
+_SD_VARIABLE = Variable("brain_age_sd", "mean")
+
+
+@dataclass(frozen=True)
+class Table2:
+    """The matched comparison (the paper's Table 2): a GroupTable on the matched subjects plus
+    the BAG and brain-age differences A − B (Student's t-test on the matched sets)."""
+
+    matching: Matching
+    table: GroupTable
+    notes: tuple[str, ...] = ()
+
+    @property
+    def analysis(self) -> str:
+        return self.table.analysis
+
+    @property
+    def groups(self) -> tuple[str, str]:
+        return self.matching.groups
+
+    def difference(self, term: str = "bag") -> Comparison | None:
+        """mean(A) − mean(B) of ``term`` in the matched sets with its 95% CI and p (None when absent)."""
+        try:
+            row = self.table.row(term)
+        except KeyError:
+            return None
+        return row.test(f"{self.groups[0]} vs {self.groups[1]}")
+
+    def tidy(self) -> pd.DataFrame:
+        """``psm,matched,bag,NMOSD - RRMS,diff,…`` and the rest of the table, then the balance rows."""
+        return concat_tidy([self.table.tidy(), self.matching.tidy()])
+
+
+def table2(cohort: Cohort, matching: Matching, analysis: str | None = None) -> Table2:
+    """Table 2 of the paper for a matching: N, age at diagnosis, female, onset to diagnosis, EDSS,
+    nbv, predicted brain age and BAG per matched group with the paper's tests (Student's t, chi-square,
+    Wilcoxon rank-sum for EDSS); the brain_age_sd row too when it is a covariate, and a mean ± SD row
+    for any other numeric covariate."""
+    analysis = analysis or matching.analysis
+    variables = list(TABLE2_VARIABLES)
+    listed = {v.column for v in variables}
+    for covariate in matching.covariates:
+        if covariate in listed:
+            continue
+        if covariate == "brain_age_sd":
+            variables.insert(len(variables) - 2, _SD_VARIABLE)
+        elif pd.api.types.is_numeric_dtype(cohort.data[covariate]):
+            variables.insert(len(variables) - 2, Variable(covariate, "mean"))
+    table = compare_groups(matching.matched_cohort, variables, analysis=analysis, subset="matched")
+    notes = []
+    if not matching.uniform_weights:
+        notes.append("Matching weights are not all 1 (ratio > 1, replacement or unequal sets): the matched "
+                     "subjects are compared unweighted, each counted once.")
+    return Table2(matching, table, tuple(notes))
+
+
+@dataclass(frozen=True)
+class MatchingAnalysis:
+    """What the report shows: Table 2 (``psm``) and its Supplementary-Table-4 variant with the
+    predicted brain-age SD as a further covariate (``psm_sd``; None when the cohort lacks it)."""
+
+    primary: Table2
+    with_sd: Table2 | None = None
+    notes: tuple[str, ...] = ()
+
+    def tidy(self) -> pd.DataFrame:
+        return concat_tidy([self.primary.tidy(), self.with_sd.tidy() if self.with_sd is not None else None])
+
+
+def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
+    """The analysis entry: the paper's matching with the user's options (``AnalysisOptions.match_*``)."""
+    groups = tuple(options.match_groups) if options.match_groups else _default_groups(cohort)
+    covariates = tuple(options.match_covariates)
+    lacking = [c for c in covariates if not cohort.has(c)]
+    if lacking:
+        raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, which "
+                            f"the cohort lacks (or holds no values in); choose others with --covariates")
+    common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
+                  replace=options.match_replace, exact=tuple(options.match_exact), m_order=options.match_order,
+                  seed=options.seed)
+    primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
+    notes: list[str] = []
+    with_sd = None
+    if "brain_age_sd" in covariates:
+        notes.append("brain_age_sd is already a covariate: no separate predicted-SD matching")
+    elif cohort.has("brain_age_sd"):
+        try:
+            sd_matching = match_groups(cohort, covariates=covariates + ("brain_age_sd",), analysis="psm_sd",
+                                       **common)
+            with_sd = table2(cohort, sd_matching)
+        except BagkitError as error:
+            notes.append(f"matching with predicted SD (psm_sd) not made: {error}")
+    else:
+        notes.append("the cohort has no brain_age_sd: no matching with predicted SD (Supplementary Table 4)")
+    return MatchingAnalysis(table2(cohort, primary), with_sd, tuple(notes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Love plot
+# ---------------------------------------------------------------------------------------------
