@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from bagkit.analyses.centers import run_center_means
 from bagkit.analyses.matching import run_matching
 from bagkit.analyses.outcomes import run_outcomes, run_regressions
 from bagkit.analyses.performance import run_brain_age_model
@@ -61,16 +62,19 @@ class Results:
         """All numbers, unrounded: ``analysis, subset, term, contrast, statistic, value``."""
         return concat_tidy([self.table1.tidy(), *(s.tidy() for s in self.sections.values())])
 
-    def write(self, out, force: bool = False, progress: Callable[[str], None] | None = None):
-        """Write report.pdf, table1.csv, results.csv (and figures) into ``out``; see bagkit.report."""
+    def write(self, out, force: bool = False, progress: Callable[[str], None] | None = None,
+              formats=("pdf", "docx", "html")):
+        """Write report.pdf/.docx/.html (``formats``), tables/*.csv, table1.csv, results.csv and
+        figures/*.png into ``out``; see bagkit.report."""
         from bagkit.report import write_outputs
-        return write_outputs(self, out, force=force, progress=progress)
+        return write_outputs(self, out, force=force, progress=progress, formats=formats)
 
 
 # Each further analysis registers here as (section name, function(cohort, options) -> result).
 # A function raises BagkitError (or returns None) when the cohort cannot support it; the
 # message becomes the skip note shown in the report.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
+    ("center_means", run_center_means),
     ("matching", run_matching),
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),

@@ -63,8 +63,10 @@ def cli():
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False),
               help="JSON {\"columns\": {...}, \"labels\": {...}} or two-column CSV mapping your names.")
 @click.option("-o", "--out", default="bagkit-report", show_default=True, type=click.Path(file_okay=False),
-              help="Output folder (report.pdf, table1.csv, results.csv, figures/).")
+              help="Output folder (report.pdf/.docx/.html, tables/, table1.csv, results.csv, figures/).")
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
+@click.option("--formats", default="pdf,docx,html", show_default=True, metavar="F1,F2",
+              help="Report formats to write: any of pdf, docx, html (tables/*.csv and results.csv always).")
 @click.option("--match", "match_groups", metavar="A,B",
               help="The two groups to propensity-match (default: the first two patient groups).")
 @click.option("--covariates", metavar="C1,C2,...", default="sex,age_at_diagnosis,edss,nbv", show_default=True,
@@ -84,7 +86,7 @@ def cli():
               help="Seed for matching ties and bootstraps.")
 @predictor_options(in_report=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
+def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, formats, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
            predictor_name, weights, model, params, cache_dir, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
@@ -117,15 +119,17 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
             warnings.simplefilter("always")
             results = bagkit.analyze(cohort, options, progress=say)
             say("writing report")
-            written = results.write(out, force=force, progress=say)
+            written = results.write(out, force=force, progress=say, formats=_csv_list(formats) or ())
         for warning in _unique(caught):
             click.echo(f"warning: {warning}", err=True)
     except BagkitError as error:
         raise click.ClickException(str(error)) from None
     for note in results.skipped:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"wrote {written.pdf}")
-    click.echo(f"wrote {written.table1_csv}")
+    for document in (written.pdf, written.docx, written.html):
+        if document is not None:
+            click.echo(f"wrote {document}")
+    click.echo(f"wrote {written.table1_csv} and {len(written.tables)} table(s) to {written.out / 'tables'}")
     click.echo(f"wrote {written.results_csv} ({len(results.tidy())} numbers)")
     if written.figures:
         click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")

@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 
 from bagkit.cohort import Cohort
 
+HATCHES = ("", "///", "...", "xx", "\\\\", "++")  # bars told apart in grey print
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # points told apart in grey print
 PALETTE = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 
 
@@ -29,18 +31,19 @@ def group_colors(cohort: Cohort) -> dict[str, str]:
     return colors
 
 
-def figure1(cohort: Cohort) -> Figure:
-    """(A) brain age vs age per group with the identity line; (B) BAG per group; (C) BAG per center."""
-    has_center = cohort.has("center")
+def figure1(cohort: Cohort, centers=None) -> Figure:
+    """(A) brain age vs age per group with the identity line; (B) BAG per group; (C) mean BAG ± SE per
+    center, read from the ``center_means`` result (:class:`bagkit.analyses.centers.CenterMeans`)."""
+    has_center = centers is not None and len(centers.table) > 0
     fig = Figure(figsize=(10, 3.6 if not has_center else 3.4), layout="constrained")
     axes = fig.subplots(1, 3 if has_center else 2, gridspec_kw={"width_ratios": [1.1, 0.9, 1.3][:3 if has_center else 2]})
     colors = group_colors(cohort)
     data = cohort.data
     ax = axes[0]
-    for group in cohort.groups:
+    for i, group in enumerate(cohort.groups):
         part = data[data["group"] == group]
-        ax.scatter(part["age"], part["brain_age"], s=6, alpha=0.55, color=colors[group], label=wrap(group, 28),
-                   linewidths=0)
+        ax.scatter(part["age"], part["brain_age"], s=7, alpha=0.55, color=colors[group], label=wrap(group, 28),
+                   marker=MARKERS[i % len(MARKERS)], linewidths=0)
     low = float(np.nanmin([data["age"].min(), data["brain_age"].min()]))
     high = float(np.nanmax([data["age"].max(), data["brain_age"].max()]))
     ax.plot([low, high], [low, high], color="black", lw=0.8, ls="--")
@@ -63,22 +66,36 @@ def figure1(cohort: Cohort) -> Figure:
 
     if has_center:
         ax = axes[2]
-        centers = sorted(data["center"].dropna().unique(), key=str)
+        table = centers.table
+        centers_shown = sorted(table["center"].unique(), key=str)
         width = 0.8 / len(cohort.groups)
         for j, group in enumerate(cohort.groups):
-            means, errors, xs = [], [], []
-            for i, center in enumerate(centers):
-                v = data.loc[(data["group"] == group) & (data["center"] == center), "bag"].dropna()
-                if len(v) >= 2:
-                    xs.append(i + (j - (len(cohort.groups) - 1) / 2) * width)
-                    means.append(v.mean())
-                    errors.append(v.std(ddof=1) / np.sqrt(len(v)))
+            part = table[table["group"] == group]
+            xs = [centers_shown.index(c) + (j - (len(cohort.groups) - 1) / 2) * width for c in part["center"]]
+            means, errors = list(part["mean"]), list(part["se"])
             ax.bar(xs, means, width=width, yerr=errors, color=colors[group], alpha=0.75, label=wrap(group, 28),
-                   error_kw={"lw": 0.7})
+                   hatch=HATCHES[j % len(HATCHES)], edgecolor="black", linewidth=0.4, error_kw={"lw": 0.7})
+        centers = centers_shown
         ax.set_xticks(range(len(centers)), [str(c) for c in centers], fontsize=8)
         ax.axhline(0, color="black", lw=0.6)
         ax.set(ylabel="Mean BAG ± SE (years)", xlabel="Center")
         ax.set_title("C", loc="left", fontweight="bold")
     for ax in axes:
         ax.tick_params(labelsize=7)
+    return fig
+
+
+def predicted_sd_figure(cohort: Cohort) -> Figure:
+    """Predicted SD of brain age against BAG, one marker and colour per group."""
+    data = cohort.data
+    colors = group_colors(cohort)
+    fig = Figure(figsize=(5.6, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for i, group in enumerate(cohort.groups):
+        part = data[data["group"] == group]
+        ax.scatter(part["bag"], part["brain_age_sd"], s=8, alpha=0.55, color=colors[group], label=wrap(group, 28),
+                   marker=MARKERS[i % len(MARKERS)], linewidths=0)
+    ax.axvline(0, color="0.6", lw=0.6)
+    ax.set(xlabel="Brain age gap (years)", ylabel="Predicted SD of brain age (years)")
+    ax.legend(frameon=False, fontsize=7, markerscale=2)
     return fig

@@ -14,7 +14,7 @@ from matplotlib.transforms import blended_transform_factory
 from bagkit.cohort import Cohort
 from bagkit.plots.cohort import group_colors, wrap
 
-__all__ = ["figure2", "roc_figure", "km_axes"]
+__all__ = ["figure2", "figure2_panels", "roc_figure", "km_axes"]
 
 STRATUM_STYLE = {"above": ("#D55E00", "-"), "below": ("#0072B2", "--")}
 
@@ -61,8 +61,15 @@ def km_axes(ax, comparison, title: str = "", max_time: float | None = None) -> N
     ax.text(0, -0.30, "At risk", transform=transform, fontsize=6.5, ha="right", fontweight="bold")
     for i, curve in enumerate(comparison.curves):
         color = STRATUM_STYLE.get(curve.label, ("black",))[0]
-        for when, n in zip(comparison.at_risk_times, curve.at_risk(comparison.at_risk_times)):
+        for when, n in zip(comparison.at_risk_times, comparison.numbers_at_risk[i]):
             ax.text(when, -0.38 - 0.08 * i, str(n), transform=transform, fontsize=6.5, ha="center", color=color)
+
+
+def figure2_panels(cohort: Cohort, outcomes=None) -> int:
+    """How many panels Figure 2 has for these results (0: no Figure 2)."""
+    kms = [g for g in (outcomes.groups if outcomes is not None else ()) if g.km is not None]
+    top = [p for p in ("edss", "nbv") if cohort.has(p) and cohort.has("bag")]
+    return len(kms) + len(top)
 
 
 def figure2(cohort: Cohort, outcomes=None, regressions=None) -> Figure:

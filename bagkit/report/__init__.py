@@ -1,11 +1,15 @@
-"""Renderers: the PDF report, table1.csv, results.csv and figure PNGs, all from one Results object.
+"""Renderers: report.pdf, report.docx, report.html, tables/<name>.csv, results.csv and figures/*.png,
+all from one Results object, through one model.
 
-Renderers format; they never compute. Each section module exposes
-``flowables(results, figures_dir) -> list`` of reportlab flowables and is listed
-in :data:`SECTIONS` in the order the paper presents them.
+The flow: each section module turns results into blocks (:mod:`bagkit.report.tables`: tables of
+formatted cells with captions and footnotes, figures, text); :func:`document` puts the sections
+in the paper's order (main part, then the supplementary part, then provenance); each renderer
+lays the same document out. Renderers format; they never compute, open an input or call R.
+Figures are drawn once and embedded in every format.
 """
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import tempfile
@@ -13,86 +17,52 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate
-
-from bagkit.errors import OutputExistsError
-from bagkit.report import format as fmt
+from bagkit.errors import BagkitError, OutputExistsError
 from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
 from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
 from bagkit.report import table1 as table1_section
-from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph
+from bagkit.report.tables import Document, csv_rows, figures_of, tables_of
 
-__all__ = ["write_outputs", "build_pdf", "Written", "SECTIONS"]
+__all__ = ["write_outputs", "document", "Written", "SECTIONS", "FORMATS"]
 
-# (title, module with flowables(results, figures_dir)); later sections are appended in paper order.
+# (title, module with blocks(results) and supplementary(results)), in the paper's order.
 SECTIONS: list[tuple[str, object]] = [
     ("Table 1", table1_section),
     ("Table 2", matching_section),
     ("Outcomes", outcomes_section),
     ("Brain-age model", predictors_section),
 ]
+FORMATS = ("pdf", "docx", "html")
 
 
 @dataclass(frozen=True)
 class Written:
-    """Where the outputs went."""
+    """Where the outputs went (``None`` for a format not asked for)."""
 
     out: Path
-    pdf: Path
+    pdf: Path | None
     results_csv: Path
     table1_csv: Path
     figures: tuple[Path, ...]
+    docx: Path | None = None
+    html: Path | None = None
+    tables: tuple[Path, ...] = ()
 
 
-def _on_page(canvas, doc):
-    regular, _ = fonts()
-    canvas.saveState()
-    canvas.setFont(regular, 7)
-    canvas.drawRightString(PAGE[0] - MARGIN, MARGIN / 2, f"bagkit report · page {doc.page}")
-    canvas.restoreState()
-
-
-def _keep_captions(flow: list) -> list:
-    """Keep every caption on the page of the table or figure it introduces (never orphaned at a
-    page's foot): a caption paragraph and the flowable after it become one KeepTogether."""
-    out: list = []
-    i = 0
-    while i < len(flow):
-        item = flow[i]
-        if (isinstance(item, Paragraph) and item.style.name == "caption" and i + 1 < len(flow)
-                and not isinstance(flow[i + 1], PageBreak)
-                and flow[i + 1].wrap(CONTENT_WIDTH, CONTENT_HEIGHT)[1] < 0.6 * CONTENT_HEIGHT):
-            # a caption moves with what follows, unless that is taller than most of a page: a long
-            # table starts under its caption where it is and splits, header rows repeated
-            out.append(KeepTogether([item, flow[i + 1]]))
-            i += 2
-        else:
-            out.append(item)
-            i += 1
-    return out
-
-
-def build_pdf(results, path: Path, figures_dir: Path, progress: Callable[[str], None] | None = None) -> None:
-    say = progress or (lambda message: None)
+def document(results) -> Document:
+    """The report as blocks: every table, figure and paragraph, in order, formatted once."""
     cohort = results.cohort
-    story = [paragraph("Brain age gap analysis", "title"),
-             paragraph(f"Cohort: {Path(cohort.source).name if cohort.source else 'in memory'} · "
-                       f"{len(cohort)} subjects · groups: {', '.join(cohort.groups)} · control: "
-                       f"{cohort.control or 'none'}", "body"), gap(3)]
-    for title, section in SECTIONS:
-        say(f"report: {title}")
-        flow = _keep_captions(section.flowables(results, figures_dir))
-        if flow:
-            if len(story) > 3:
-                story.append(PageBreak())
-            story += flow
-    say("report: provenance")
-    story += [PageBreak(), *_keep_captions(provenance_section.flowables(results, figures_dir))]
-    doc = SimpleDocTemplate(str(path), pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                            bottomMargin=MARGIN, title="bagkit report", author="bagkit")
-    doc.build(story, onFirstPage=_on_page, onLaterPages=_on_page)
+    source = Path(cohort.source).name if cohort.source else "in memory"
+    subtitle = (f"Cohort: {source} · {len(cohort)} subjects · groups: {', '.join(cohort.groups)} · "
+                f"control: {cohort.control or 'none'}")
+    doc = Document("Brain age gap analysis", subtitle)
+    for _, section in SECTIONS:
+        doc.main.append(section.blocks(results))
+        doc.supplementary.append(section.supplementary(results))
+    doc.provenance = provenance_section.blocks(results)
+    return doc
 
 
 def _inputs(results) -> list[Path]:
@@ -100,13 +70,26 @@ def _inputs(results) -> list[Path]:
     return [Path(p).resolve() for p in files if p]
 
 
-def write_outputs(results, out, force: bool = False, progress: Callable[[str], None] | None = None) -> Written:
-    """Write report.pdf, table1.csv, results.csv and figures/*.png into ``out``, atomically.
+def _check_formats(formats) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise BagkitError(f"unknown report format(s) {', '.join(unknown) or '(none given)'}; "
+                          f"choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def write_outputs(results, out, force: bool = False, progress: Callable[[str], None] | None = None,
+                  formats=FORMATS) -> Written:
+    """Write the report (``formats``: any of pdf, docx, html), tables/*.csv, table1.csv, results.csv
+    and figures/*.png into ``out``, atomically.
 
     Everything is written into a fresh sibling folder first and moved into place at the end, so a
     failure leaves any earlier ``out`` untouched. An existing ``out`` is replaced only with
     ``force=True``, and never when an input file lies inside it.
     """
+    formats = _check_formats(formats)
+    say = progress or (lambda message: None)
     out = Path(out)
     if out.exists():
         if not force:
@@ -121,14 +104,36 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        figures_dir = staging / "figures"
-        figures_dir.mkdir()
+        from bagkit.report.figures import FigureStore
+
+        say("report: tables")
+        doc = document(results)
+        store = FigureStore()
         results.tidy().to_csv(staging / "results.csv", index=False, float_format="%.17g")
-        rows = fmt.table_rows(results.table1)
-        import csv
-        with open(staging / "table1.csv", "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows([[v.replace("\n", "; ") for v in row] for row in rows])
-        build_pdf(results, staging / "report.pdf", figures_dir, progress)
+        (staging / "tables").mkdir()
+        for table in tables_of(doc):
+            with open(staging / "tables" / f"{table.name}.csv", "w", newline="", encoding="utf-8") as handle:
+                csv.writer(handle).writerows(csv_rows(table))
+        shutil.copyfile(staging / "tables" / "table1.csv", staging / "table1.csv")
+        say("report: figures")
+        (staging / "figures").mkdir()
+        for block in figures_of(doc):
+            (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))
+        if "pdf" in formats:
+            from bagkit.report.pdf import build_pdf
+
+            say("report: PDF")
+            build_pdf(doc, staging / "report.pdf", store)
+        if "docx" in formats:
+            from bagkit.report.word import build_docx
+
+            say("report: Word")
+            build_docx(doc, staging / "report.docx", store)
+        if "html" in formats:
+            from bagkit.report.html import build_html
+
+            say("report: HTML")
+            build_html(doc, staging / "report.html", store)
         if out.exists():
             trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, trash / out.name)
@@ -140,4 +145,7 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
         shutil.rmtree(staging, ignore_errors=True)
         raise
     figures = tuple(sorted((out / "figures").glob("*.png")))
-    return Written(out, out / "report.pdf", out / "results.csv", out / "table1.csv", figures)
+    tables = tuple(sorted((out / "tables").glob("*.csv")))
+    return Written(out, out / "report.pdf" if "pdf" in formats else None, out / "results.csv",
+                   out / "table1.csv", figures, out / "report.docx" if "docx" in formats else None,
+                   out / "report.html" if "html" in formats else None, tables)

@@ -1,36 +1,47 @@
-"""Page furniture of the PDF: fonts, styles, escaped paragraphs, paper-style tables, vector figures.
+"""Page geometry and column sizing shared by the page formats (PDF, Word): fonts, the content box,
+and column widths measured from the cells' own text with reportlab's ``stringWidth``.
 
-Every piece of user text (group labels, column labels, file names) goes through
-:func:`paragraph` or :func:`esc`, so it can never be read as reportlab markup.
+The rule the layout keeps: **no cell breaks inside a word or a number**. A column is at least as
+wide as its longest word (plus padding); a table whose columns cannot all fit the portrait
+text width goes on a landscape page, and only if it does not fit there either is its font made
+smaller. Every piece of user text reaching reportlab goes through :func:`esc`.
 """
 from __future__ import annotations
 
 import functools
-import io
+from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import matplotlib
-from reportlab.lib import colors
-from reportlab.lib.enums import TA_LEFT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
 PAGE = A4
+LANDSCAPE = landscape(A4)
 MARGIN = 16 * mm
-FRAME_PADDING = 6  # reportlab's default padding inside SimpleDocTemplate's frame, on every side
+FRAME_PADDING = 6  # reportlab's default padding inside a Frame, on every side
 CONTENT_WIDTH = PAGE[0] - 2 * MARGIN - 2 * FRAME_PADDING
 CONTENT_HEIGHT = PAGE[1] - 2 * MARGIN - 2 * FRAME_PADDING
+LANDSCAPE_WIDTH = LANDSCAPE[0] - 2 * MARGIN - 2 * FRAME_PADDING
+LANDSCAPE_HEIGHT = LANDSCAPE[1] - 2 * MARGIN - 2 * FRAME_PADDING
+
+CELL_FONT_SIZE = 7.6
+SMALLEST_FONT_SIZE = 6.0
+CELL_PADDING = 2.5  # left and right, points
+
+
+def _font_dir() -> Path:
+    import matplotlib  # DejaVu ships with matplotlib: full Unicode (±, ≥, –, †, any user's script)
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
 @functools.lru_cache(maxsize=None)
 def fonts() -> tuple[str, str]:
-    """DejaVu Sans (shipped with matplotlib) for full Unicode: ±, ≥, –, †, any user's script."""
-    base = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    """DejaVu Sans regular and bold, registered with reportlab once."""
+    base = _font_dir()
     pdfmetrics.registerFont(TTFont("DejaVuSans", str(base / "DejaVuSans.ttf")))
     pdfmetrics.registerFont(TTFont("DejaVuSans-Bold", str(base / "DejaVuSans-Bold.ttf")))
     pdfmetrics.registerFontFamily("DejaVuSans", normal="DejaVuSans", bold="DejaVuSans-Bold",
@@ -38,86 +49,116 @@ def fonts() -> tuple[str, str]:
     return "DejaVuSans", "DejaVuSans-Bold"
 
 
-@functools.lru_cache(maxsize=None)
-def styles() -> dict[str, ParagraphStyle]:
-    regular, bold = fonts()
-    return {
-        "title": ParagraphStyle("title", fontName=bold, fontSize=15, leading=19, spaceAfter=6),
-        "heading": ParagraphStyle("heading", fontName=bold, fontSize=11.5, leading=14, spaceBefore=8,
-                                  spaceAfter=4),
-        "caption": ParagraphStyle("caption", fontName=bold, fontSize=9, leading=11.5, spaceAfter=4),
-        "body": ParagraphStyle("body", fontName=regular, fontSize=9, leading=12, alignment=TA_LEFT),
-        "cell": ParagraphStyle("cell", fontName=regular, fontSize=7.6, leading=9.4),
-        "cell_bold": ParagraphStyle("cell_bold", fontName=bold, fontSize=7.6, leading=9.4),
-        "note": ParagraphStyle("note", fontName=regular, fontSize=7.2, leading=9, textColor=colors.HexColor("#333333")),
-    }
-
-
 def esc(text) -> str:
     """Escape user text for a reportlab paragraph (``&``, ``<``, ``>``, quotes)."""
     return escape(str(text), {'"': "&quot;", "'": "&#39;"})
 
 
-def paragraph(text, style: str = "body", markup: bool = False) -> Paragraph:
-    """A paragraph of plain text (escaped) — pass ``markup=True`` only for bagkit's own markup."""
-    body = str(text) if markup else esc(text).replace("\n", "<br/>")
-    return Paragraph(body, styles()[style])
+def text_width(text: str, size: float = CELL_FONT_SIZE, bold: bool = False) -> float:
+    regular, heavy = fonts()
+    return pdfmetrics.stringWidth(text, heavy if bold else regular, size)
 
 
-def paper_table(rows: list[list[str]], col_widths: list[float], section_rows: set[int] = frozenset(),
-                header_rows: int = 1) -> Table:
-    """A three-line table as journals set them: rule above and below the header and at the end."""
-    cells = []
-    for i, row in enumerate(rows):
-        style = "cell_bold" if i < header_rows or i in section_rows else "cell"
-        cells.append([paragraph(value, style) for value in row])
-    table = Table(cells, colWidths=col_widths, repeatRows=header_rows, hAlign="LEFT")
-    commands = [
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEABOVE", (0, 0), (-1, 0), 0.9, colors.black),
-        ("LINEBELOW", (0, header_rows - 1), (-1, header_rows - 1), 0.6, colors.black),
-        ("LINEBELOW", (0, -1), (-1, -1), 0.9, colors.black),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.6),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.6),
-        ("LEFTPADDING", (0, 0), (-1, -1), 2.5),
-        ("RIGHTPADDING", (0, 0), (-1, -1), 2.5),
-    ]
-    for i in section_rows:
-        commands.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#EEF1F5")))
-    table.setStyle(TableStyle(commands))
-    return table
+def _widths(cell: str, size: float, bold: bool) -> tuple[float, float]:
+    """(longest word, longest line) of a cell, in points."""
+    lines = cell.split("\n")
+    words = [w for line in lines for w in line.split()] or [""]
+    return (max(text_width(w, size, bold) for w in words), max(text_width(line, size, bold) for line in lines))
 
 
-def group_table_widths(n_groups: int, label: float = 0.25, p: float = 0.21) -> list[float]:
-    rest = CONTENT_WIDTH * (1 - label - p) / max(n_groups, 1)
-    return [CONTENT_WIDTH * label, *([rest] * n_groups), CONTENT_WIDTH * p]
+@dataclass(frozen=True)
+class TableLayout:
+    """How a table is set on a page: column widths (points), font size, orientation."""
+
+    name: str
+    widths: tuple[float, ...]
+    font_size: float
+    landscape: bool
+
+    @property
+    def total(self) -> float:
+        return sum(self.widths)
 
 
-RASTERIZE_ABOVE = 2000  # points in one scatter; more are embedded as a 300-dpi image in the vector figure
+def column_widths(table, available: float, size: float) -> tuple[float, ...] | None:
+    """Columns sized from their content so no word breaks; None when even that cannot fit.
+
+    Each column needs its longest word and would like its longest line; the width left once every
+    column has its need is shared in proportion to what each still wants, and any rest spreads
+    evenly so the table spans the text width. Spanning header cells are left out of the measure.
+    """
+    n = table.n_columns
+    need = [0.0] * n
+    want = [0.0] * n
+    covered = {(r, c) for r, first, last in table.spans for c in range(first, last + 1)}
+    first_cells = {(r, first) for r, first, _ in table.spans}
+    for r, row in enumerate(table.rows):
+        header = r < len(table.header)
+        section = not header and (r - len(table.header)) in table.section_rows
+        for c, cell in enumerate(row):
+            if (r, c) in covered and (r, c) in first_cells or (section and c == 0):
+                continue  # spanning headers and section headings run across the row
+            word, line = _widths(cell, size, bold=header)
+            need[c] = max(need[c], word + 2 * CELL_PADDING + 0.5)
+            want[c] = max(want[c], line + 2 * CELL_PADDING + 0.5)
+    if sum(need) > available:
+        return None
+    if sum(want) <= available:
+        spare = available - sum(want)
+        return tuple(w + spare * w / sum(want) for w in want)
+    # the columns that want least beyond their need get all of it first (short p values and counts
+    # stay on one line); the long ones share what is left in proportion to what they still want
+    widths = list(need)
+    spare = available - sum(need)
+    order = sorted(range(n), key=lambda c: want[c] - need[c])
+    for k, c in enumerate(order):
+        rest = order[k:]
+        extra = sum(want[j] - need[j] for j in rest)
+        if extra <= spare:
+            for j in rest:
+                widths[j] = want[j]
+            break
+        if want[c] - need[c] <= spare / len(rest):
+            widths[c] = want[c]
+            spare -= want[c] - need[c]
+        else:
+            for j in rest:
+                widths[j] += spare * (want[j] - need[j]) / extra
+            break
+    return tuple(widths)
 
 
-def figure(fig, width: float = CONTENT_WIDTH, png_path: Path | None = None):
-    """A matplotlib Figure as vector graphics (SVG → reportlab Drawing), scaled to ``width``;
-    a PNG copy is written to ``png_path`` when given."""
-    from svglib.svglib import svg2rlg
-
-    for ax in fig.axes:  # big point clouds go in as an image: svglib caps an SVG at 10 000 <use> marks
-        for collection in ax.collections:
-            if len(getattr(collection, "get_offsets", lambda: ())()) > RASTERIZE_ABOVE:
-                collection.set_rasterized(True)
-    if png_path is not None:
-        png_path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(png_path, format="png", dpi=150, bbox_inches="tight")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", dpi=300)
-    buffer.seek(0)
-    drawing = svg2rlg(buffer)
-    scale = min(width / drawing.width, CONTENT_HEIGHT * 0.8 / drawing.height)
-    drawing.width, drawing.height = drawing.width * scale, drawing.height * scale
-    drawing.scale(scale, scale)
-    drawing.hAlign = "CENTER"
-    return drawing
+def table_layout(table) -> TableLayout:
+    """Portrait at the cell font if it fits, else landscape, else a smaller font (landscape)."""
+    if not table.landscape:
+        widths = column_widths(table, CONTENT_WIDTH, CELL_FONT_SIZE)
+        if widths is not None:
+            return TableLayout(table.name, widths, CELL_FONT_SIZE, False)
+    size = CELL_FONT_SIZE
+    while size >= SMALLEST_FONT_SIZE:
+        widths = column_widths(table, LANDSCAPE_WIDTH, size)
+        if widths is not None:
+            return TableLayout(table.name, widths, size, True)
+        size -= 0.4
+    # a cell with one enormous word: give every column an equal share and let reportlab wrap
+    n = table.n_columns
+    return TableLayout(table.name, tuple([LANDSCAPE_WIDTH / n] * n), SMALLEST_FONT_SIZE, True)
 
 
-def gap(height_mm: float = 3) -> Spacer:
-    return Spacer(1, height_mm * mm)
+def words_broken(table, layout: TableLayout) -> list[tuple[int, int, str]]:
+    """(row, column, word) of every word wider than its column at this layout — words that a
+    renderer would have to break. Empty for every layout :func:`table_layout` returns unless a
+    single word is wider than a landscape page."""
+    covered = {(r, c) for r, first, last in table.spans for c in range(first, last + 1)}
+    out = []
+    for r, row in enumerate(table.rows):
+        header = r < len(table.header)
+        section = not header and (r - len(table.header)) in table.section_rows
+        for c, cell in enumerate(row):
+            if (r, c) in covered or (section and c == 0):
+                continue
+            room = layout.widths[c] - 2 * CELL_PADDING
+            for word in cell.split():
+                if text_width(word, layout.font_size, header) > room:
+                    out.append((r, c, word))
+    return out

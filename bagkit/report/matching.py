@@ -7,14 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from reportlab.lib import colors
-from reportlab.platypus import KeepTogether, PageBreak, TableStyle
-
 from bagkit.analyses.table1 import BASELINE, BRAIN_AGE
-from bagkit.plots.matching import plot_love
 from bagkit.report import format as fmt
-from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
-from bagkit.report.table1 import group_table_flowables
+from bagkit.report.labels import label
+from bagkit.report.table1 import group_table
+from bagkit.report.tables import Figure, Table, Text
 from bagkit.stats.matching import SMD_THRESHOLD
 
 TABLE2_FOOTNOTE = ("Continuous variables other than EDSS are reported as the mean ± standard deviation "
@@ -33,26 +30,20 @@ def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-_PROSE = {"sex": "sex", "age": "age", "age_at_diagnosis": "age at diagnosis", "edss": "baseline EDSS",
-          "nbv": "normalized brain volume", "disease_duration": "first onset to diagnosis",
-          "brain_age_sd": "predicted brain-age SD"}
-
-
 def _covariate_labels(matching) -> list[str]:
-    """The covariates as a sentence names them: the paper's words for bagkit's columns, else the user's label."""
-    labels = []
+    """The covariates as a sentence names them: the user's label, else the paper's words (one label table)."""
+    cohort = getattr(matching, "matched_cohort", None) or getattr(matching, "cohort", None)
+    user = dict(matching.labels or {})
+    out = []
     for covariate in matching.covariates:
-        rows = matching.balance[matching.balance["covariate"] == covariate]
-        user = matching.labels.get(covariate) if matching.labels else None
-        if user:
-            labels.append(str(user))
-        elif covariate in _PROSE:
-            labels.append(_PROSE[covariate])
-        elif len(rows) and rows.iloc[0]["level"] is None:
-            labels.append(str(rows.iloc[0]["label"]))
+        if user.get(covariate):
+            out.append(str(user[covariate]))
+        elif cohort is not None:
+            out.append(label(cohort, covariate, "prose"))
         else:
-            labels.append(str(covariate))
-    return labels
+            from bagkit.report.labels import PROSE
+            out.append(PROSE.get(covariate, str(covariate)))
+    return out
 
 
 def _presented(table):
@@ -130,9 +121,9 @@ def counts_rows(matching) -> list[list[str]]:
              ("unmatched", "Unmatched"), ("discarded", "Discarded")]
     if not matching.uniform_weights:
         named.insert(2, ("matched_ess", "Matched, effective sample size"))
-    for key, label in named:
+    for key, name in named:
         if key in counts.index:
-            rows.append([label, _count(counts.at[key, a]), _count(counts.at[key, b])])
+            rows.append([name, _count(counts.at[key, a]), _count(counts.at[key, b])])
     rows.append(["Left out: a covariate missing", str(left[a]), str(left[b])])
     return rows
 
@@ -167,99 +158,89 @@ def balance_rows(matching) -> tuple[list[list[str]], bool]:
     return rows, flagged
 
 
-def _caption(text: str) -> list:
-    return [paragraph(text, "caption")]
-
-
-def _together(items: list) -> KeepTogether:
-    return KeepTogether(items)
-
-
-def matching_flowables(table2, figures_dir, title: str, caption: str, png_name: str) -> list:
+def matching_blocks(table2, name: str, title: str, caption: str, figure_name: str) -> list:
     """One matching: Table 2 (or Supplementary Table 4), the difference, description, counts, balance, love plot."""
     matching = table2.matching
     a, b = table2.groups
-    table_flow = group_table_flowables(_presented(table2.table), caption, [TABLE2_FOOTNOTE])
-    # caption and table (and their footnotes) stay on one page
-    out = [_together(table_flow)]
+    out: list = [group_table(_presented(table2.table), name, caption, [TABLE2_FOOTNOTE])]
     difference = _difference_rows(table2)
     if len(difference) > 1:
-        widths = [CONTENT_WIDTH * w for w in (0.25, 0.24, 0.22, 0.14, 0.15)]
         sentence = difference_sentence(table2)
-        out += [gap(3), _together([paragraph(f"{title}: difference between the matched groups ({a} − {b})",
-                                             "caption"),
-                                   paper_table(difference, widths), gap(1.5)]
-                                  + ([paragraph(sentence, "note")] if sentence else [])
-                                  + [paragraph("Mean difference with its 95% CI and p from Student's t-test on the "
-                                               "matched subjects (R: t.test(var.equal = TRUE)), each matched "
-                                               "subject counted once.", "note")])]
-    out += [gap(4), paragraph(describe(matching), "body"), gap(2)]
-    widths = [CONTENT_WIDTH * w for w in (0.4, 0.2, 0.2)]
-    out.append(_together([paragraph(f"{title}: subjects matched and unmatched", "caption"),
-                          paper_table(counts_rows(matching), widths)]))
+        notes = ([sentence] if sentence else []) + [
+            "Mean difference with its 95% CI and p from Student's t-test on the matched subjects "
+            "(R: t.test(var.equal = TRUE)), each matched subject counted once."]
+        out.append(Table.of(f"{name}_difference", f"{title}: difference between the matched groups ({a} − {b})",
+                            difference[:1], difference[1:], notes))
+    out.append(Text(describe(matching), "body"))
+    counts = counts_rows(matching)
+    notes = []
     if matching.left_out:
         shown = ", ".join(matching.left_out[:20]) + (f" and {len(matching.left_out) - 20} more"
                                                      if len(matching.left_out) > 20 else "")
-        out += [gap(1), paragraph(f"Left out for a missing covariate ({len(matching.left_out)}): {shown}.", "note")]
+        notes.append(f"Left out for a missing covariate ({len(matching.left_out)}): {shown}.")
+    out.append(Table.of(f"{name}_counts", f"{title}: subjects matched and unmatched", counts[:1], counts[1:], notes))
     rows, flagged = balance_rows(matching)
-    widths = [CONTENT_WIDTH * 0.24] + [CONTENT_WIDTH * 0.095] * 8
-    balance_table = paper_table(rows, widths, header_rows=2)
-    balance_table.setStyle(TableStyle([("SPAN", (1, 0), (4, 0)), ("SPAN", (5, 0), (8, 0)),
-                                       ("LINEBELOW", (1, 0), (4, 0), 0.4, colors.black),
-                                       ("LINEBELOW", (5, 0), (8, 0), 0.4, colors.black)]))
     balance_notes = [f"SMD: standardized mean difference ({a} − {b}) divided by the SD of {a} in the full sample, "
                      f"after matching with the matching weights; variance ratio {a}/{b}, not computed for binary "
                      "covariates ('-'); sex as proportion male. Both as R's summary(matchit(...))$sum.all and "
                      "$sum.matched."]
     if flagged:
+        imbalanced = matching.balance.loc[matching.balance["term"].isin(matching.imbalanced_terms), "label"]
         balance_notes.append(f"* |SMD| ≥ {SMD_THRESHOLD:g} after matching: balance was NOT reached for "
-                             f"{_join([str(t) for t in matching.balance.loc[matching.balance['term'].isin(matching.imbalanced_terms), 'label']])}. "
-                             "Interpret the matched comparison with care, or adjust the matching (covariates, "
-                             "--caliper, --ratio).")
+                             f"{_join([str(t) for t in imbalanced])}. Interpret the matched comparison with care, "
+                             "or adjust the matching (covariates, --caliper, --ratio).")
     else:
         balance_notes.append(f"Balance reached: every covariate's |SMD| < {SMD_THRESHOLD:g} after matching.")
-    out += [gap(3), _together([paragraph(f"{title}: covariate balance before and after matching", "caption"),
-                               balance_table, gap(1.5)]
-                              + [paragraph(n, "note") for n in balance_notes])]
-    fig = plot_love(matching)
-    out += [gap(4), _together([paragraph(f"{title}: love plot — absolute SMD per covariate before (open) and after "
-                                         f"(filled) matching; dashed line at {SMD_THRESHOLD:g}.", "caption"),
-                               figure(fig, width=CONTENT_WIDTH * 0.72, png_path=figures_dir / png_name)])]
+    out.append(Table.of(f"{name}_balance", f"{title}: covariate balance before and after matching",
+                        rows[:2], rows[2:], balance_notes, spans=((0, 1, 4), (0, 5, 8))))
+    from bagkit.plots.matching import plot_love
+
+    out.append(Figure(figure_name, f"{title}: love plot — absolute SMD per covariate before (open) and after "
+                                   f"(filled) matching; dashed line at {SMD_THRESHOLD:g}.",
+                      lambda: plot_love(matching), width=0.72))
     # the balance note above already says, explicitly, when balance was not reached
     notes = [n for n in dict.fromkeys(list(matching.notes) + list(table2.notes))
              if not n.startswith("balance not reached")]
-    if notes:
-        out += [gap(2)] + [paragraph(f"• {n}", "note") for n in notes]
+    out += [Text(f"• {n}", "note") for n in notes]
     return out
 
 
 def _skip_reason(results) -> str:
     for line in results.skipped:
+        section = getattr(line, "section", None)
+        if section == "matching":
+            return str(line.reason)
         if str(line).startswith("matching:"):
             return str(line).split(":", 1)[1].strip()
     return "no matching result"
 
 
-def flowables(results, figures_dir) -> list:
+def blocks(results) -> list:
     analysis = results.get("matching")
-    out = [paragraph("Propensity-score matching", "heading")]
+    out: list = [Text("Propensity-score matching", "heading")]
     if analysis is None:
-        return out + [paragraph(f"Propensity-score matching (Table 2) was skipped: {_skip_reason(results)}", "body")]
+        return out + [Text(f"Propensity-score matching (Table 2) was skipped: {_skip_reason(results)}", "body")]
     primary = analysis.primary
     a, b = primary.groups
     covariates = _join(_covariate_labels(primary.matching))
-    out += matching_flowables(primary, figures_dir, "Table 2",
-                              f"Table 2. Comparison of BAG between propensity-score matched groups: {a} vs {b}, "
-                              f"adjusted for {covariates} by 1:{primary.matching.options.get('ratio', 1)} "
-                              f"nearest-neighbour propensity-score matching.", "love_plot.png")
-    if analysis.with_sd is not None:
-        sd = analysis.with_sd
-        out += [PageBreak()] + matching_flowables(
-            sd, figures_dir, "Supplementary Table 4",
-            f"Supplementary Table 4. Comparison of BAG between propensity-score matched groups ({a} vs {b}) "
-            f"with the predicted brain-age SD added to the covariates: {_join(_covariate_labels(sd.matching))}.",
-            "love_plot_sd.png")
+    out += matching_blocks(primary, "table2", "Table 2",
+                           f"Table 2. Comparison of BAG between propensity-score matched groups: {a} vs {b}, "
+                           f"adjusted for {covariates} by 1:{primary.matching.options.get('ratio', 1)} "
+                           f"nearest-neighbour propensity-score matching.", "love_plot")
     if analysis.notes:
-        out += [gap(3), paragraph("Notes on the matching", "caption")]
-        out += [paragraph(f"• {n}", "note") for n in analysis.notes]
+        out += [Text("Notes on the matching", "caption")] + [Text(f"• {n}", "note") for n in analysis.notes]
     return out
+
+
+def supplementary(results) -> list:
+    """Supplementary Table 4: the matching with the predicted brain-age SD among the covariates."""
+    analysis = results.get("matching")
+    if analysis is None or analysis.with_sd is None:
+        return []
+    sd = analysis.with_sd
+    a, b = analysis.primary.groups
+    return matching_blocks(
+        sd, "supplementary_table4", "Supplementary Table 4",
+        f"Supplementary Table 4. Comparison of BAG between propensity-score matched groups ({a} vs {b}) "
+        f"with the predicted brain-age SD added to the covariates: {_join(_covariate_labels(sd.matching))}.",
+        "love_plot_sd")

@@ -1,13 +1,13 @@
-"""Outcome sections of the PDF: Table 3 (Cox), the cutoff table, Figure 2, the ROC curves, the
+"""Outcome sections of the report: Table 3 (Cox), the cutoff table, Figure 2, the ROC curves, the
 regression / subgroup / center summaries and the notes. Formatting only: every number comes from
 the ``outcomes`` and ``regressions`` results (see bagkit.analyses.outcomes)."""
 from __future__ import annotations
 
 import math
 
-from bagkit.plots.outcomes import figure2, roc_figure
 from bagkit.report import format as fmt
-from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
+from bagkit.report.labels import label
+from bagkit.report.tables import Figure, Table, Text
 
 TABLE3_CAPTION = ("Table 3. Univariable and multivariable Cox proportional hazards model analysis for predicting "
                   "EDSS worsening by BAG, age at diagnosis, sex, duration between first onset to diagnosis, "
@@ -30,7 +30,7 @@ def _years(value, low=None, high=None) -> str:
     return text
 
 
-def table3(outcomes) -> list:
+def table3(outcomes, cohort) -> list:
     groups = [g for g in outcomes.groups if g.cox_univariable or g.cox_multivariable]
     if not groups:
         return []
@@ -51,7 +51,7 @@ def table3(outcomes) -> list:
             e_row += [f"{events} ({100 * events / n:.1f})" if n else "-", ""]
     rows += [n_row, e_row]
     for covariate in outcomes.covariates:
-        row = [outcomes.labels.get(covariate, covariate)]
+        row = [label(cohort, covariate, "cox")]
         for g in groups:
             model = g.univariable(covariate)
             row += list(_hr(model.terms[0] if model else None))
@@ -59,9 +59,6 @@ def table3(outcomes) -> list:
             model = g.cox_multivariable
             row += list(_hr(model.term(covariate) if model else None))
         rows.append(row)
-    label_width = CONTENT_WIDTH * 0.2
-    rest = (CONTENT_WIDTH - label_width) / (4 * len(names))
-    widths = [label_width] + [rest * 1.33, rest * 0.67] * (2 * len(names))
     notes = ["Hazard ratios [95% CI] and Wald p from Cox models with Efron ties (R: coxph). Sex coded male = 1; "
              "normalized brain volume per 1 % of intracranial volume; '-': not in the model."]
     if outcomes.cox_selection == "univariable_p05":
@@ -78,8 +75,9 @@ def table3(outcomes) -> list:
                        + ("" if m.converged else ", DID NOT CONVERGE"))
     if zph:
         notes.append("Proportional-hazards check (Schoenfeld residuals, R: cox.zph) — " + "; ".join(zph) + ".")
-    return ([paragraph(TABLE3_CAPTION, "caption"), paper_table(rows, widths, header_rows=2), gap(1.5)]
-            + [paragraph(n, "note") for n in notes])
+    width = 1 + 4 * len(names)
+    spans = ((0, 1, 2 * len(names)), (0, 2 * len(names) + 1, width - 1))
+    return [Table.of("table3", TABLE3_CAPTION, rows[:2], rows[2:], notes, spans=spans, landscape=len(names) > 2)]
 
 
 def cutoff_table(outcomes) -> list:
@@ -106,13 +104,12 @@ def cutoff_table(outcomes) -> list:
                          _years(above.median, above.median_ci_low, above.median_ci_high) if above else "-",
                          _years(below.median, below.median_ci_low, below.median_ci_high) if below else "-",
                          fmt.p_value(km.logrank_p) if km is not None else "-"])
-    widths = [w * CONTENT_WIDTH for w in (0.08, 0.08, 0.13, 0.11, 0.08, 0.08, 0.08, 0.14, 0.14, 0.08)]
-    return [paragraph("Cutoffs of BAG for EDSS worsening (ROC) and time to worsening above vs below the cutoff",
-                      "caption"), paper_table(rows, widths), gap(1.5),
-            paragraph("AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
+    return [Table.of("cutoffs", "Cutoffs of BAG for EDSS worsening (ROC) and time to worsening above vs below "
+                     "the cutoff", rows[:1], rows[1:],
+                     ["AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
                       "(pROC). * the rule used for the Kaplan–Meier strata. Median time to worsening in years "
                       "(Kaplan–Meier, R survfit's default log-transformed CI; NR: not reached); log-rank test "
-                      "(R: survdiff).", "note")]
+                      "(R: survdiff)."], landscape=True)]
 
 
 def regression_tables(regressions) -> list:
@@ -124,10 +121,9 @@ def regression_tables(regressions) -> list:
             rows.append([m.subset, m.formula, term, str(m.n), fmt.number(m.r, 3) if len(m.predictors) == 1 else "",
                          f"{k.beta:.3g} ({k.ci_low:.3g}, {k.ci_high:.3g})", fmt.p_value(k.p)])
     if len(rows) > 1:
-        widths = [w * CONTENT_WIDTH for w in (0.1, 0.32, 0.14, 0.06, 0.08, 0.2, 0.1)]
-        out += [paragraph("Linear regressions (R: lm, cor.test): BAG on baseline EDSS and normalized brain volume "
-                          "(β per unit), EDSS on BAG, nbv and disease duration (Supplementary Table 3), predicted "
-                          "SD on BAG", "caption"), paper_table(rows, widths), gap(4)]
+        out.append(Table.of("regressions", "Linear regressions (R: lm, cor.test): BAG on baseline EDSS and "
+                            "normalized brain volume (β per unit), EDSS on BAG, nbv and disease duration "
+                            "(Supplementary Table 3), predicted SD on BAG", rows[:1], rows[1:]))
     if regressions.subgroups:
         rows = [["Group", "Comparison", "Mean ± SD (n), first", "Mean ± SD (n), second", "Difference (95% CI)", "p"]]
         for s in regressions.subgroups:
@@ -135,48 +131,57 @@ def regression_tables(regressions) -> list:
             rows.append([s.subset, c.contrast,
                          f"{s.mean[0]:.1f} ± {s.sd[0]:.1f} ({s.n[0]})", f"{s.mean[1]:.1f} ± {s.sd[1]:.1f} ({s.n[1]})",
                          f"{c.diff:.1f} ({c.ci_low:.1f}, {c.ci_high:.1f})", fmt.p_value(c.p)])
-        widths = [w * CONTENT_WIDTH for w in (0.1, 0.26, 0.17, 0.17, 0.18, 0.1)]
-        out += [paragraph("BAG in subgroups (Student's t-test; R: t.test(var.equal = TRUE))", "caption"),
-                paper_table(rows, widths), gap(4)]
+        out.append(Table.of("subgroups", "BAG in subgroups (Student's t-test; R: t.test(var.equal = TRUE))",
+                            rows[:1], rows[1:]))
     if regressions.centers:
         rows = [["Subset", "Test", "Centers", "n", "F (df)", "p"]]
         for c in regressions.centers:
             rows.append([c.subset, "one-way ANOVA" if c.subset != "all" else "center after group (type I)",
                          str(c.n_centers), str(c.n), f"{c.f:.2f} ({c.df_between:.0f}, {c.df_within:.0f})",
                          fmt.p_value(c.p)])
-        widths = [w * CONTENT_WIDTH for w in (0.12, 0.3, 0.1, 0.1, 0.2, 0.1)]
-        out += [paragraph("BAG across centers (R: aov(bag ~ center) per group; anova(lm(bag ~ group + center)) "
-                          "over all groups)", "caption"), paper_table(rows, widths)]
+        out.append(Table.of("centers", "BAG across centers (R: aov(bag ~ center) per group; "
+                            "anova(lm(bag ~ group + center)) over all groups)", rows[:1], rows[1:]))
     return out
 
 
-def flowables(results, figures_dir) -> list:
+def _figure2_caption(outcomes) -> str:
+    rule = ("specificity ≥ %.0f%%" % (100 * outcomes.specificity_at_least)
+            if outcomes is not None and outcomes.rule == "spec80" else "Youden")
+    return ("Figure 2. Brain age gap (BAG) and clinical variables, and its prognostic value. (A) BAG vs baseline "
+            "EDSS and (B) vs normalized brain volume with the fitted line per group. (C, D) Time to EDSS worsening "
+            f"above vs below the BAG cutoff ({rule}), numbers at risk under each panel.")
+
+
+def blocks(results) -> list:
+    from bagkit.plots.outcomes import figure2_panels, roc_figure
+
     outcomes = results.get("outcomes")
     regressions = results.get("regressions")
     if outcomes is None and regressions is None:
         return []
-    out = [paragraph("Outcomes: cutoffs, time to EDSS worsening and Cox models", "heading")]
+    cohort = results.cohort
+    out: list = [Text("Outcomes: cutoffs, time to EDSS worsening and Cox models", "heading")]
     if outcomes is not None:
-        out += table3(outcomes) + [gap(5)] + cutoff_table(outcomes)
-    try:
-        fig = figure2(results.cohort, outcomes, regressions)
-    except ValueError:
-        fig = None
-    if fig is not None:
-        out += [gap(5), paragraph("Figure 2. Brain age gap (BAG) and clinical variables, and its prognostic value. "
-                                  "(A) BAG vs baseline EDSS and (B) vs normalized brain volume with the fitted line "
-                                  "per group. (C, D) Time to EDSS worsening above vs below the BAG cutoff "
-                                  f"({'specificity ≥ %.0f%%' % (100 * outcomes.specificity_at_least) if outcomes is not None and outcomes.rule == 'spec80' else 'Youden'}), "
-                                  "numbers at risk under each panel.", "caption"),
-                figure(fig, png_path=figures_dir / "figure2.png")]
+        out += table3(outcomes, cohort) + cutoff_table(outcomes)
+    if figure2_panels(cohort, outcomes):
+        out.append(Figure("figure2", _figure2_caption(outcomes), lambda: figure2(cohort, outcomes, regressions)))
     if outcomes is not None and any(g.roc is not None for g in outcomes.groups):
-        out += [gap(4), paragraph("ROC curves of BAG for EDSS worsening (dot: the cutoff used).", "caption"),
-                figure(roc_figure(outcomes), width=CONTENT_WIDTH * 0.5, png_path=figures_dir / "roc.png")]
+        out.append(Figure("roc", "ROC curves of BAG for EDSS worsening (dot: the cutoff used).",
+                          lambda: roc_figure(outcomes), width=0.5))
     if regressions is not None:
-        out += [gap(5)] + regression_tables(regressions)
+        out += regression_tables(regressions)
     notes = (list(outcomes.all_notes) if outcomes is not None else []) + \
             (list(regressions.all_notes) if regressions is not None else [])
     if notes:
-        out += [gap(4), paragraph("Notes on these analyses", "caption")]
-        out += [paragraph(f"• {n}", "note") for n in notes]
+        out += [Text("Notes on these analyses", "caption")] + [Text(f"• {n}", "note") for n in notes]
     return out
+
+
+def figure2(cohort, outcomes, regressions):
+    from bagkit.plots.outcomes import figure2 as draw
+
+    return draw(cohort, outcomes, regressions)
+
+
+def supplementary(results) -> list:
+    return []

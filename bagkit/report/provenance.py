@@ -8,7 +8,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-from bagkit.report.layout import CONTENT_WIDTH, gap, paper_table, paragraph
+from bagkit.report.tables import Table, Text
 
 # Python packages whose versions can change a number in the report.
 _PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "reportlab", "rpy2")
@@ -110,26 +110,19 @@ def options(results) -> list[tuple[str, str]]:
     ]
 
 
-def flowables(results, figures_dir=None) -> list:
-    out = [paragraph("Notes and provenance", "heading")]
+def blocks(results) -> list:
+    out: list = [Text("Notes and provenance", "heading")]
     skipped = list(results.skipped)
     if skipped:
-        out.append(paragraph("What was skipped or partial, and why", "caption"))
-        out += [paragraph(f"• {note}", "body") for note in skipped]
+        out.append(Text("What was skipped or partial, and why", "caption"))
+        out += [Text(f"• {note}", "body") for note in skipped]
     else:
-        out.append(paragraph("Every analysis of the report could be made from this cohort.", "body"))
-    out.append(gap(4))
-    widths = [CONTENT_WIDTH * 0.3, CONTENT_WIDTH * 0.7]
-    out += [paragraph("Options", "caption"),
-            paper_table([["Option", "Value"], *[list(row) for row in options(results)]], widths), gap(4)]
+        out.append(Text("Every analysis of the report could be made from this cohort.", "body"))
+    out.append(Table.of("provenance_options", "Options", [["Option", "Value"]], options(results)))
     rows = inputs(results)
     if rows:
-        out += [paragraph("Input files (SHA-256)", "caption"),
-                paper_table([["Role", "File", "SHA-256"], *[list(r) for r in rows]],
-                            [CONTENT_WIDTH * 0.14, CONTENT_WIDTH * 0.26, CONTENT_WIDTH * 0.6]), gap(4)]
-    items = software(results)
-    out += [paragraph("Software", "caption"),
-            paper_table([["Software", "Version"], *[list(row) for row in items]], widths), gap(4),
-            paragraph(f"Report made on {_dt.date.today().isoformat()}. The same inputs, options and software "
-                      f"give the same numbers: every random step is seeded.", "note")]
+        out.append(Table.of("provenance_inputs", "Input files (SHA-256)", [["Role", "File", "SHA-256"]], rows))
+    out.append(Table.of("provenance_software", "Software", [["Software", "Version"]], software(results),
+                        [f"Report made on {_dt.date.today().isoformat()}. The same inputs, options and software "
+                         f"give the same numbers: every random step is seeded."]))
     return out

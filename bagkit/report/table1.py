@@ -1,44 +1,46 @@
-"""Table 1 and Figure 1 as the paper sets them."""
+"""Table 1 and Figure 1 as the paper sets them, as blocks of the report model."""
 from __future__ import annotations
 
-from bagkit.plots.cohort import figure1
 from bagkit.report import format as fmt
-from bagkit.report.layout import figure, gap, group_table_widths, paper_table, paragraph
+from bagkit.report.tables import Figure, Table, Together
 
 CAPTION = ("Table 1. Demographic characteristics, baseline status and deep-learning-derived brain age "
            "of participants.")
 FOOTNOTE = ("Continuous variables other than EDSS are reported as the mean ± standard deviation "
             "[min–max]; brain age gap and predicted standard deviation as mean ± SD (95% CI). EDSS are "
             "reported as the median (IQR) [min–max]. Categorical variables as n/N (%).")
+FIGURE1 = ("Figure 1. Deep-learning-derived brain age in each group. (A) Predicted brain age vs chronological "
+           "age (dashed: identity). (B) Brain age gap (BAG) per group. (C) Mean BAG ± SE per center and group.")
 
 
-def group_table_flowables(table, caption: str, footnotes: list[str]) -> list:
-    """A Table-1-style GroupTable as a paper table with its caption and footnotes (Table 1 and 2 share it)."""
+def group_table(table, name: str, caption: str, footnotes: list[str]) -> Table:
+    """A Table-1-style GroupTable as a paper table with its caption and footnotes (Tables 1 and 2)."""
     rows = fmt.table_rows(table)
-    sections = {i for i, row in enumerate(rows) if i > 0 and all(v == "" for v in row[1:])}
-    out = [paragraph(caption, "caption"),
-           paper_table(rows, group_table_widths(len(table.groups)), section_rows=sections)]
+    body = rows[1:]
+    sections = frozenset(i for i, row in enumerate(body) if all(v == "" for v in row[1:]))
     notes = list(footnotes)
     if any("†" in row[-1] for row in rows):
-        notes.append("† p < 0.001 for every pairwise comparison"
-                     + (" (" + ", ".join(t.contrast for t in next(
-                         r for r in table.rows if len([x for x in r.tests if x.contrast != "overall"]) > 1
-                     ).tests if t.contrast != "overall") + ")." if table.rows else "."))
+        pairwise = next((r for r in table.rows if len([x for x in r.tests if x.contrast != "overall"]) > 1), None)
+        contrasts = [t.contrast for t in pairwise.tests if t.contrast != "overall"] if pairwise else []
+        notes.append("† p < 0.001 for every pairwise comparison" + (f" ({', '.join(contrasts)})." if contrasts
+                                                                     else "."))
     tests = fmt.tests_used(table)
     if tests:
         notes.append("Tests: " + "; ".join(tests) + ". Pairwise p values are Tukey HSD for continuous "
                      "variables with more than two groups.")
-    out.append(gap(1.5))
-    out += [paragraph(note, "note") for note in notes]
-    return out
+    return Table.of(name, caption, [rows[0]], body, notes, section_rows=sections)
 
 
-def flowables(results, figures_dir) -> list:
+def blocks(results) -> list:
+    out = [group_table(results.table1, "table1", CAPTION, [FOOTNOTE])]
     cohort = results.cohort
-    out = group_table_flowables(results.table1, CAPTION, [FOOTNOTE])
     if cohort.has("brain_age"):
-        out += [gap(6), paragraph("Figure 1. Deep-learning-derived brain age in each group. (A) Predicted "
-                                  "brain age vs chronological age (dashed: identity). (B) Brain age gap (BAG) "
-                                  "per group. (C) Mean BAG per center and group.", "caption"),
-                figure(figure1(cohort), png_path=figures_dir / "figure1.png")]
+        from bagkit.plots.cohort import figure1
+
+        centers = results.get("center_means") if hasattr(results, "get") else None
+        out.append(Together(Figure("figure1", FIGURE1, lambda: figure1(cohort, centers))))
     return out
+
+
+def supplementary(results) -> list:
+    return []

@@ -198,12 +198,21 @@ class StrataComparison:
     at_risk_times: tuple[float, ...] = ()
     threshold: float | None = None
     notes: tuple[str, ...] = ()
+    # the numbers at risk under the plot, per curve (in ``curves`` order) at each ``at_risk_times``;
+    # computed once here, read by results.csv and by the figure alike
+    numbers_at_risk: tuple[tuple[int, ...], ...] = ()
+
+    def __post_init__(self):
+        if not self.numbers_at_risk and self.at_risk_times:
+            counts = tuple(tuple(int(n) for n in c.at_risk(self.at_risk_times)) for c in self.curves)
+            object.__setattr__(self, "numbers_at_risk", counts)
 
     def curve(self, label: str) -> KaplanMeierCurve:
         return next(c for c in self.curves if c.label == label)
 
     def tidy(self) -> pd.DataFrame:
         a, s, t, c = "km", self.subset, self.term, self.contrast
+        at_risk = dict(zip((curve.label for curve in self.curves), self.numbers_at_risk))
         rows = [(a, s, t, c, "logrank_p", self.logrank_p), (a, s, t, c, "logrank_chisq", self.logrank_chisq),
                 (a, s, t, c, "logrank_df", self.logrank_df)]
         if self.threshold is not None:
@@ -214,7 +223,7 @@ class StrataComparison:
                      (a, s, t, c, f"median_{k}_ci_low", curve.median_ci_low),
                      (a, s, t, c, f"median_{k}_ci_high", curve.median_ci_high),
                      (a, s, t, c, f"n_{k}", curve.n), (a, s, t, c, f"events_{k}", curve.events)]
-            for when, n in zip(self.at_risk_times, curve.at_risk(self.at_risk_times)):
+            for when, n in zip(self.at_risk_times, at_risk.get(k, ())):
                 rows.append((a, s, t, c, f"at_risk_{k}_{when:g}y", n))
         return tidy_frame(rows)
 

@@ -1,0 +1,182 @@
+"""report.docx: the report model as a Word document a manuscript can take (python-docx).
+
+Tables are real, editable Word tables (header rows repeat on each page, spanning headers merged,
+three-line rules as journals set them), each with its caption above and its footnotes below;
+figures are embedded (PNG, 150 dpi); tables the layout sets landscape get a landscape section.
+Nothing here formats a number: cells are the model's strings.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from docx import Document as WordDocument
+from docx.enum.section import WD_ORIENT, WD_SECTION
+from docx.enum.text import WD_BREAK
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Mm, Pt, RGBColor
+
+from bagkit.report.layout import MARGIN, table_layout
+from bagkit.report.tables import Document, Figure, Table, Text, Together
+
+__all__ = ["build_docx"]
+
+FONT = "Arial"
+CELL_PT = 8
+A4_MM = (210, 297)
+
+
+def _set_page(section, landscape: bool) -> None:
+    width, height = (Mm(A4_MM[1]), Mm(A4_MM[0])) if landscape else (Mm(A4_MM[0]), Mm(A4_MM[1]))
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = width, height
+    margin = Mm(MARGIN / 72 * 25.4)
+    section.left_margin = section.right_margin = section.top_margin = section.bottom_margin = margin
+
+
+def _border(cell, edge: str, size: int) -> None:
+    """A single rule on one edge of a cell (size in eighths of a point)."""
+    tc_pr = cell._tc.get_or_add_tcPr()
+    borders = tc_pr.find(qn("w:tcBorders"))
+    if borders is None:
+        borders = OxmlElement("w:tcBorders")
+        tc_pr.append(borders)
+    element = OxmlElement(f"w:{edge}")
+    for key, value in (("w:val", "single"), ("w:sz", str(size)), ("w:space", "0"), ("w:color", "000000")):
+        element.set(qn(key), value)
+    borders.append(element)
+
+
+def _shade(cell, fill: str) -> None:
+    shading = OxmlElement("w:shd")
+    shading.set(qn("w:val"), "clear")
+    shading.set(qn("w:color"), "auto")
+    shading.set(qn("w:fill"), fill)
+    cell._tc.get_or_add_tcPr().append(shading)
+
+
+def _repeat_header(row) -> None:
+    tr_pr = row._tr.get_or_add_trPr()
+    element = OxmlElement("w:tblHeader")
+    element.set(qn("w:val"), "true")
+    tr_pr.append(element)
+
+
+def _cell_text(cell, text: str, bold: bool) -> None:
+    paragraph = cell.paragraphs[0]
+    paragraph.paragraph_format.space_after = Pt(0)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        run = paragraph.add_run(line)
+        run.bold = bold or None
+        run.font.size = Pt(CELL_PT)
+        if i < len(lines) - 1:
+            run.add_break(WD_BREAK.LINE)
+
+
+class _Writer:
+    def __init__(self, store):
+        self.store = store
+        self.doc = WordDocument()
+        normal = self.doc.styles["Normal"]
+        normal.font.name = FONT
+        normal.font.size = Pt(9.5)
+        _set_page(self.doc.sections[0], False)
+        self.landscape = False
+
+    def _orientation(self, landscape: bool) -> None:
+        if landscape != self.landscape:
+            section = self.doc.add_section(WD_SECTION.NEW_PAGE)
+            _set_page(section, landscape)
+            self.landscape = landscape
+
+    def text(self, text: str, style: str) -> None:
+        if style == "title":
+            self.doc.add_heading(text, level=0)
+        elif style == "part":
+            self.doc.add_heading(text, level=1)
+        elif style == "heading":
+            self.doc.add_heading(text, level=2)
+        else:
+            paragraph = self.doc.add_paragraph()
+            run = paragraph.add_run(text)
+            if style == "caption":
+                run.bold = True
+                paragraph.paragraph_format.keep_with_next = True
+            elif style in ("note", "bullet"):
+                run.font.size = Pt(7.5)
+                run.font.color.rgb = RGBColor(0x33, 0x33, 0x33)
+                paragraph.paragraph_format.space_after = Pt(1)
+
+    def table(self, table: Table) -> None:
+        self._orientation(table_layout(table).landscape)
+        self.text(table.caption, "caption")
+        rows = table.rows
+        word = self.doc.add_table(rows=len(rows), cols=table.n_columns)
+        word.autofit = True
+        n_header = len(table.header)
+        spans = {(r, first): last for r, first, last in table.spans}
+        for r, row in enumerate(rows):
+            cells = word.rows[r].cells
+            section = r >= n_header and (r - n_header) in table.section_rows
+            if r < n_header:
+                _repeat_header(word.rows[r])
+            c = 0
+            while c < len(row):
+                cell = cells[c]
+                last = spans.get((r, c), len(row) - 1 if section and c == 0 else c)
+                if last > c:
+                    cell = cell.merge(cells[last])
+                _cell_text(cell, row[c], bold=r < n_header or section)
+                if section:
+                    _shade(cell, "EEF1F5")
+                if r == 0:
+                    _border(cell, "top", 8)
+                if r == n_header - 1 or (r < n_header and (r, c) in spans):
+                    _border(cell, "bottom", 4)
+                if r == len(rows) - 1:
+                    _border(cell, "bottom", 8)
+                c = last + 1
+        for note in table.footnotes:
+            self.text(note, "note")
+        self.doc.add_paragraph()
+
+    def figure(self, block: Figure) -> None:
+        self.text(block.caption, "caption")
+        width_mm = (A4_MM[1] if self.landscape else A4_MM[0]) - 2 * MARGIN / 72 * 25.4
+        inches_w, inches_h = self.store.size_inches(block)
+        width = Mm(min(width_mm * block.width, 0.6 * (A4_MM[0] if self.landscape else A4_MM[1]) * inches_w / inches_h))
+        self.doc.add_picture(io.BytesIO(self.store.png(block)), width=width)
+
+    def blocks(self, blocks) -> None:
+        for block in blocks:
+            if isinstance(block, Together):
+                self.blocks(block.blocks)
+            elif isinstance(block, Table):
+                self.table(block)
+            elif isinstance(block, Figure):
+                self._orientation(False)
+                self.figure(block)
+            elif isinstance(block, Text):
+                self._orientation(False)
+                self.text(block.text, block.style)
+
+
+def build_docx(document: Document, path: Path, store) -> None:
+    writer = _Writer(store)
+    writer.text(document.title, "title")
+    writer.text(document.subtitle, "body")
+    first = True
+    for title, sections in document.parts():
+        if not first:
+            writer._orientation(False)
+            writer.doc.add_page_break()
+        first = False
+        if title:
+            writer.text(title, "part")
+        for section in sections:
+            writer.blocks(section)
+    buffer = io.BytesIO()
+    writer.doc.save(buffer)
+    Path(path).write_bytes(buffer.getvalue())
