@@ -6,7 +6,8 @@ set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
 
-apt_packages=(r-base-core r-base-dev r-cran-matchit r-cran-survival r-cran-proc poppler-utils)
+# libreoffice-writer and chromium: the tests open report.docx and report.html as a reader's software would
+apt_packages=(r-base-core r-base-dev r-cran-matchit r-cran-survival r-cran-proc poppler-utils libreoffice-writer chromium)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
