@@ -39,8 +39,11 @@ class FigureStore:
         if key not in self._encoded:
             buffer = io.BytesIO()
             metadata = {"CreationDate": None} if kind == "pdf" else {}
-            self.figure(block).savefig(buffer, format=kind, dpi=300 if kind == "pdf" else PNG_DPI,
-                                       metadata=metadata)
+            figure = self.figure(block)
+            figure.savefig(buffer, format=kind, dpi=300 if kind == "pdf" else PNG_DPI, metadata=metadata)
+            # the layout is settled by the first drawing: later encodings reuse it instead of redoing it
+            if figure.get_layout_engine() is not None:
+                figure.set_layout_engine("none")
             self._encoded[key] = buffer.getvalue()
         return self._encoded[key]
 

@@ -174,14 +174,42 @@ def _footer(canvas, doc):
 
 
 def _stamp_figures(pdf: bytes, placed: list, store, blocks: dict) -> bytes:
-    from pypdf import PdfReader, PdfWriter, Transformation
+    """Each figure's vector PDF page becomes a form XObject drawn into the room reserved for it.
+
+    The figure's content stream is copied as it is (never parsed), so this costs milliseconds."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, FloatObject, NameObject
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
-    for page_number, x, y, width, height, key in placed:
-        figure_page = PdfReader(io.BytesIO(store.pdf(blocks[key]))).pages[0]
-        scale = width / float(figure_page.mediabox.width)
-        writer.pages[page_number - 1].merge_transformed_page(
-            figure_page, Transformation().scale(scale, scale).translate(x, y))
+    for i, (page_number, x, y, width, height, key) in enumerate(placed):
+        figure = PdfReader(io.BytesIO(store.pdf(blocks[key]))).pages[0]
+        contents = figure["/Contents"].get_object()
+        if isinstance(contents, ArrayObject):  # matplotlib writes one stream; join several if ever
+            data = b"".join(part.get_object().get_data() for part in contents)
+            form = DecodedStreamObject()
+            form.set_data(data)
+        else:
+            form = contents.clone(writer)
+        box = [float(v) for v in figure.mediabox]
+        form[NameObject("/Type")] = NameObject("/XObject")
+        form[NameObject("/Subtype")] = NameObject("/Form")
+        form[NameObject("/BBox")] = ArrayObject(FloatObject(v) for v in box)
+        form[NameObject("/Resources")] = figure["/Resources"].get_object().clone(writer)
+        reference = writer._add_object(form)
+        page = writer.pages[page_number - 1]
+        resources = page["/Resources"].get_object()
+        if "/XObject" not in resources:
+            resources[NameObject("/XObject")] = DictionaryObject()
+        name = NameObject(f"/BagkitFigure{i}")
+        resources["/XObject"].get_object()[name] = reference
+        scale = width / (box[2] - box[0])
+        stamp = DecodedStreamObject()
+        stamp.set_data(f"q {scale:.6f} 0 0 {scale:.6f} {x - box[0] * scale:.3f} {y - box[1] * scale:.3f} cm "
+                       f"{name} Do Q".encode("ascii"))
+        existing = page["/Contents"]
+        parts = existing.get_object() if isinstance(existing.get_object(), ArrayObject) else ArrayObject([existing])
+        parts.append(writer._add_object(stamp))
+        page[NameObject("/Contents")] = parts
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

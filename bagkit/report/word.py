@@ -17,7 +17,7 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 
-from bagkit.report.layout import MARGIN, table_layout
+from bagkit.report.layout import CELL_FONT_SIZE, MARGIN, table_layout
 from bagkit.report.tables import Document, Figure, Table, Text, Together
 
 __all__ = ["build_docx"]
@@ -63,14 +63,14 @@ def _repeat_header(row) -> None:
     tr_pr.append(element)
 
 
-def _cell_text(cell, text: str, bold: bool) -> None:
+def _cell_text(cell, text: str, bold: bool, size: float = CELL_PT) -> None:
     paragraph = cell.paragraphs[0]
     paragraph.paragraph_format.space_after = Pt(0)
     lines = text.split("\n")
     for i, line in enumerate(lines):
         run = paragraph.add_run(line)
         run.bold = bold or None
-        run.font.size = Pt(CELL_PT)
+        run.font.size = Pt(size)
         if i < len(lines) - 1:
             run.add_break(WD_BREAK.LINE)
 
@@ -110,11 +110,20 @@ class _Writer:
                 paragraph.paragraph_format.space_after = Pt(1)
 
     def table(self, table: Table) -> None:
-        self._orientation(table_layout(table).landscape)
+        layout = table_layout(table)
+        self._orientation(layout.landscape)
         self.text(table.caption, "caption")
         rows = table.rows
         word = self.doc.add_table(rows=len(rows), cols=table.n_columns)
-        word.autofit = True
+        # the PDF's column widths (measured from the cells' words), so no word breaks here either
+        word.autofit = False
+        widths = [Pt(w) for w in layout.widths]
+        size = min(CELL_PT, layout.font_size + CELL_PT - CELL_FONT_SIZE)  # Arial 8 pt is no wider than DejaVu 7.6
+        for column, width in zip(word.columns, widths):
+            column.width = width
+        for row in word.rows:
+            for cell, width in zip(row.cells, widths):
+                cell.width = width
         n_header = len(table.header)
         spans = {(r, first): last for r, first, last in table.spans}
         for r, row in enumerate(rows):
@@ -128,7 +137,7 @@ class _Writer:
                 last = spans.get((r, c), len(row) - 1 if section and c == 0 else c)
                 if last > c:
                     cell = cell.merge(cells[last])
-                _cell_text(cell, row[c], bold=r < n_header or section)
+                _cell_text(cell, row[c], bold=r < n_header or section, size=size)
                 if section:
                     _shade(cell, "EEF1F5")
                 if r == 0:
