@@ -46,7 +46,7 @@ def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str) -> d
     _, t["r_start"] = timed("R start (rpy2, MatchIt loaded)", lambda: rbridge.require_r_packages("MatchIt"))
     cohort, t["read"] = timed("read + validate cohort", lambda: bagkit.read_cohort(cohort_csv, visits=visits_csv))
     results, t["analyze"] = timed("analyze (all sections)", lambda: bagkit.analyze(cohort))
-    _, t["table1"] = timed("  of which Table 1 alone", lambda: bagkit.analyses.table1(cohort))
+    _, t["table1"] = timed("  of which Table 1 alone", lambda: bagkit.table1(cohort))
     doc, t["model"] = timed("report model (every table formatted)", lambda: document(results))
     store = FigureStore()
     figures = figures_of(doc)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pypdf import PdfReader
-from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, rscript
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT, rscript
 
 import bagkit
 from bagkit.report import document
@@ -199,22 +199,16 @@ def test_words_broken_sees_a_column_too_narrow(example):
 
 def test_figure_numbers_are_results_numbers_and_agree_with_r(example, tmp_path):
     """Figure 1C's bars are the center_bag rows; the KM numbers at risk are the km at_risk rows.
-    R: aggregate(bag ~ group + center, mean / sd / length); tolerance 1e-10 (double precision)."""
+    R: r/reference/center_means_reference.R (aggregate(bag ~ group + center, mean, sd / sqrt(n)));
+    tolerance 1e-10 (double precision, same data)."""
     results, written, _ = example
     tidy = pd.read_csv(written.results_csv, keep_default_na=False, na_values=[""])
     centers = tidy[tidy["analysis"] == "center_bag"]
     assert len(centers), "Figure 1C's numbers are in results.csv"
     data = results.cohort.data[["group", "center", "bag"]].dropna()
     data.to_csv(tmp_path / "bag.csv", index=False)
-    script = tmp_path / "centers.R"
-    script.write_text(
-        'd <- read.csv(commandArgs(TRUE)[1], stringsAsFactors = FALSE)\n'
-        'a <- aggregate(bag ~ group + center, d, function(v) c(n = length(v), mean = mean(v), '
-        'se = sd(v) / sqrt(length(v))))\n'
-        'out <- data.frame(group = a$group, center = a$center, n = a$bag[, "n"], mean = a$bag[, "mean"], '
-        'se = a$bag[, "se"])\n'
-        'write.csv(out[out$n >= 2, ], commandArgs(TRUE)[2], row.names = FALSE)\n')
-    rscript(str(script), str(tmp_path / "bag.csv"), str(tmp_path / "r.csv"))
+    rscript(str(ROOT / "r" / "reference" / "center_means_reference.R"), str(tmp_path / "bag.csv"),
+            str(tmp_path / "r.csv"))
     reference = pd.read_csv(tmp_path / "r.csv")
     assert len(reference) * 4 == len(centers), "same (group, center) cells on both sides"
     for row in reference.itertuples(index=False):

@@ -16,7 +16,7 @@ from bagkit.analyses.centers import run_center_means
 from bagkit.analyses.matching import run_matching
 from bagkit.analyses.outcomes import run_outcomes, run_regressions
 from bagkit.analyses.performance import run_brain_age_model
-from bagkit.analyses.table1 import GroupTable, table1
+from bagkit.analyses.table1 import GroupTable, Table1Options, table1
 from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError
 from bagkit.results import concat_tidy
@@ -40,6 +40,7 @@ class AnalysisOptions:
     cutoff_bootstrap: int = 0  # bootstrap replicates for the cutoff's CI (0: none)
     cox_selection: str = "all"  # or "univariable_p05" (the paper's Table 3: univariable p < 0.05, BAG kept)
     seed: int = 20240101
+    table1: Table1Options = Table1Options()  # SMD, missing, overall columns; p adjustment (all off)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     options = options or AnalysisOptions()
     say = progress or (lambda message: None)
     say("Table 1")
-    first = table1(cohort)
+    first = table1(cohort, options.table1)
     sections: dict[str, Any] = {}
     skipped: list[str] = list(cohort.notes) + _partial_notes(cohort)
     for name, run in ANALYSES:

@@ -9,7 +9,8 @@ EDSS by Wilcoxon rank-sum (Kruskal–Wallis overall when more than two groups).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from itertools import combinations
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -23,12 +24,15 @@ from bagkit.stats.comparisons import (
     chi_square,
     kruskal,
     mean_ci,
+    p_adjust,
     pairs_for,
     rank_sum,
+    standardized_difference,
     student_t,
 )
 
-__all__ = ["Variable", "TABLE1_VARIABLES", "VariableSummary", "GroupTable", "compare_groups", "table1"]
+__all__ = ["Variable", "TABLE1_VARIABLES", "VariableSummary", "GroupTable", "Table1Options", "compare_groups",
+           "table1"]
 
 BASELINE, BRAIN_AGE, FOLLOWUP = "Baseline", "Deep-learning derived brain age", "Follow up"
 
@@ -72,13 +76,48 @@ TABLE1_VARIABLES: tuple[Variable, ...] = (
 
 
 @dataclass(frozen=True)
+class Table1Options:
+    """The Table 1 conventions of gtsummary / tableone, each off by default (the paper's Table 1).
+
+    smd: a column of standardized mean differences (two groups: |SMD|; more: the mean of the
+    pairwise |SMD|s, as tableone prints it); missing: a column of missing counts per variable (and
+    ``n`` in a cell whose group has missing values); overall: a column describing all subjects;
+    p_adjust: ``"holm"`` or ``"BH"``, R's ``p.adjust`` of the variable-level p values (the overall
+    test, or the one test of two groups) across the table's rows, shown beside the p values.
+    """
+
+    smd: bool = False
+    missing: bool = False
+    overall: bool = False
+    p_adjust: str | None = None
+
+    def __post_init__(self):
+        if self.p_adjust not in (None, "holm", "BH"):
+            raise ValueError(f"Table 1 p adjustment {self.p_adjust!r}: choose holm or BH")
+
+
+@dataclass(frozen=True)
 class VariableSummary:
-    """One described variable: statistics per group and the tests between groups."""
+    """One described variable: statistics per group and the tests between groups; with the
+    Table 1 options, its SMD, missing counts per group, the overall description and adjusted p."""
 
     variable: Variable
     label: str
     per_group: Mapping[str, Mapping[str, float]]
     tests: tuple[Comparison, ...]
+    smd: float | None = None
+    smd_pairs: Mapping[str, float] = field(default_factory=dict)
+    missing: Mapping[str, int] = field(default_factory=dict)
+    overall: Mapping[str, float] = field(default_factory=dict)
+    p_adjusted: float | None = None
+
+    @property
+    def variable_test(self) -> Comparison | None:
+        """The variable-level test: the overall one, else the single test of two groups."""
+        overall = [t for t in self.tests if t.contrast == "overall"]
+        if overall:
+            return overall[0]
+        return self.tests[0] if len(self.tests) == 1 else None
 
     @property
     def term(self) -> str:
@@ -98,6 +137,7 @@ class GroupTable:
     control: str | None
     n: Mapping[str, int]
     rows: tuple[VariableSummary, ...]
+    options: Table1Options = Table1Options()
 
     def row(self, term: str) -> VariableSummary:
         for row in self.rows:
@@ -112,6 +152,18 @@ class GroupTable:
                 records += [(self.analysis, group, row.term, "", stat, v) for stat, v in values.items()]
             for test in row.tests:
                 records += test.rows(self.analysis, self.subset, row.term)
+            records += [(self.analysis, self.subset, row.term, pair, "smd", v) for pair, v in row.smd_pairs.items()]
+            if row.smd is not None:
+                records.append((self.analysis, self.subset, row.term, "mean of pairs" if len(row.smd_pairs) > 1
+                                else next(iter(row.smd_pairs)), "abs_smd", row.smd))
+            records += [(self.analysis, group, row.term, "", "missing", v) for group, v in row.missing.items()]
+            records += [(self.analysis, self.subset, row.term, "", stat, v) for stat, v in row.overall.items()]
+            if row.p_adjusted is not None:
+                test = row.variable_test
+                records.append((self.analysis, self.subset, row.term, test.contrast if test else "",
+                                f"p_{self.options.p_adjust.lower()}", row.p_adjusted))
+        if self.options.overall:
+            records.append((self.analysis, self.subset, "n", "", "n", sum(self.n.values())))
         return tidy_frame(records)
 
 
@@ -204,6 +256,55 @@ def compare_groups(cohort: Cohort, variables: Sequence[Variable] = TABLE1_VARIAB
     return GroupTable(analysis, subset, groups, cohort.control, n, tuple(rows))
 
 
-def table1(cohort: Cohort) -> GroupTable:
-    """The paper's Table 1 for this cohort."""
-    return compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all")
+def _smd_pairs(variable: Variable, columns: dict[str, pd.Series]) -> dict[str, float]:
+    out = {}
+    for a, b in combinations(list(columns), 2):
+        x, y = columns[a].dropna(), columns[b].dropna()
+        if variable.kind == "proportion":
+            x, y = (x == variable.level).astype(float), (y == variable.level).astype(float)
+        if len(x) >= 2 and len(y) >= 2:
+            out[f"{a} vs {b}"] = standardized_difference(x, y, binary=variable.kind == "proportion")
+    return out
+
+
+def with_options(table: GroupTable, cohort: Cohort, options: Table1Options) -> GroupTable:
+    """The table with the columns ``options`` ask for, computed from ``cohort``."""
+    if options == Table1Options():
+        return table
+    data = cohort.data
+    rows = []
+    for row in table.rows:
+        variable = row.variable
+        rows_of = data
+        if variable.followup_only:
+            rows_of = data[data["followup_years"].notna()] if "followup_years" in data else data.iloc[:0]
+        rows_of = rows_of[rows_of["group"].isin(table.groups)]
+        columns = {g: rows_of.loc[rows_of["group"] == g, variable.column] for g in table.groups}
+        changes = {}
+        if options.smd and variable.kind != "count":
+            pairs = _smd_pairs(variable, columns)
+            if pairs:
+                changes.update(smd_pairs=pairs, smd=float(np.mean([abs(v) for v in pairs.values()])))
+        if options.missing and variable.kind != "count":
+            changes["missing"] = {g: int(c.isna().sum()) for g, c in columns.items()}
+        if options.overall:
+            pooled = rows_of[variable.column]
+            if variable.kind == "proportion":
+                changes["overall"] = _proportion(pooled, variable.level)
+            elif variable.kind == "count":
+                changes["overall"] = _describe(pooled.to_numpy(dtype=float), variable, len(rows_of))
+            elif pooled.notna().any():
+                changes["overall"] = _describe(pooled.dropna().to_numpy(dtype=float), variable, len(rows_of))
+        rows.append(replace(row, **changes))
+    if options.p_adjust:
+        tests = [row.variable_test for row in rows]
+        adjusted = p_adjust([t.p if t is not None else np.nan for t in tests], options.p_adjust)
+        rows = [replace(row, p_adjusted=float(q)) if t is not None and np.isfinite(q) else row
+                for row, t, q in zip(rows, tests, adjusted)]
+    return replace(table, rows=tuple(rows), options=options)
+
+
+def table1(cohort: Cohort, options: Table1Options | None = None) -> GroupTable:
+    """The paper's Table 1 for this cohort (with the extra columns ``options`` ask for)."""
+    table = compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all")
+    return with_options(table, cohort, options or Table1Options())

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 import bagkit
-from bagkit.analyses import AnalysisOptions
+from bagkit.analyses import AnalysisOptions, Table1Options
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
@@ -84,11 +84,17 @@ def cli():
               help="Specificity the spec80 cutoff must reach.")
 @click.option("--seed", default=AnalysisOptions.seed, show_default=True, type=int,
               help="Seed for matching ties and bootstraps.")
+@click.option("--table1-smd", is_flag=True, help="Table 1: add a column of standardized mean differences.")
+@click.option("--table1-missing", is_flag=True, help="Table 1: add a column of missing counts (and n per cell).")
+@click.option("--table1-overall", is_flag=True, help="Table 1: add a column describing every subject.")
+@click.option("--table1-p-adjust", type=click.Choice(["holm", "BH"]),
+              help="Table 1: adjust the variable-level p values (R's p.adjust), shown beside them.")
 @predictor_options(in_report=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, formats, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
-           predictor_name, weights, model, params, cache_dir, quiet):
+           table1_smd, table1_missing, table1_overall, table1_p_adjust, predictor_name, weights, model, params,
+           cache_dir, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
@@ -114,7 +120,9 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         options = AnalysisOptions(match_groups=match, match_covariates=_csv_list(covariates) or (),
                                   match_ratio=ratio, match_caliper=caliper, match_replace=replace,
                                   match_exact=_csv_list(exact) or (), match_order=m_order,
-                                  cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+                                  cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed,
+                                  table1=Table1Options(smd=table1_smd, missing=table1_missing,
+                                                       overall=table1_overall, p_adjust=table1_p_adjust))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = bagkit.analyze(cohort, options, progress=say)

@@ -24,10 +24,10 @@ def p_value(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def cell(row: VariableSummary, group: str) -> str:
-    """One group's cell of a Table-1-style row."""
-    values = row.per_group.get(group)
-    if values is None:
+def cell(row: VariableSummary, group: str, values=None) -> str:
+    """One group's cell of a Table-1-style row (``values``: another description, e.g. the overall)."""
+    values = row.per_group.get(group) if values is None else values
+    if not values:
         return "-"
     d = row.variable.decimals
     kind = row.variable.kind
@@ -59,18 +59,50 @@ def p_cell(row: VariableSummary) -> list[str]:
     return ["-"]
 
 
+ADJUSTED = {"holm": "Holm", "BH": "BH"}
+
+
+def _with_n(text: str, row: VariableSummary, group: str) -> str:
+    """A cell with ``n = …`` added when its group has missing values (the missing-count option)."""
+    values = row.per_group.get(group) or {}
+    if row.missing.get(group) and "n" in values and row.variable.kind != "proportion":
+        return f"{text} n = {values['n']:.0f}"
+    return text
+
+
 def table_rows(table: GroupTable, sections: bool = True) -> list[list[str]]:
-    """Header plus one row per variable (and a row per section heading): plain strings."""
-    n_row = ["N", *(str(table.n[g]) for g in table.groups), ""]
-    rows = [["", *table.groups, "p value"]] + ([] if sections else [n_row])
+    """Header plus one row per variable (and a row per section heading): plain strings. The
+    Table 1 options add an Overall column, an adjusted-p column, an SMD column and a missing column."""
+    options = table.options
+    header = ["", *table.groups] + (["Overall"] if options.overall else []) + ["p value"]
+    if options.p_adjust:
+        header.append(f"p ({ADJUSTED[options.p_adjust]})")
+    if options.smd:
+        header.append("SMD")
+    if options.missing:
+        header.append("Missing, n")
+    extra = len(header) - 1 - len(table.groups)
+    n_row = ["N", *(str(table.n[g]) for g in table.groups)] + (
+        [str(sum(table.n.values()))] if options.overall else []) + [""] * (extra - int(options.overall))
+    rows = [header] + ([] if sections else [n_row])
     current = None
     for row in table.rows:
         if sections and row.variable.section != current:
             current = row.variable.section
-            rows.append([current, *([""] * (len(table.groups) + 1))])
+            rows.append([current, *([""] * (len(header) - 1))])
             if len(rows) == 2:
                 rows.append(n_row)
-        rows.append([row.label, *(cell(row, g) for g in table.groups), "\n".join(p_cell(row))])
+        cells = [row.label, *(_with_n(cell(row, g), row, g) for g in table.groups)]
+        if options.overall:
+            cells.append(cell(row, "", row.overall))
+        cells.append("\n".join(p_cell(row)))
+        if options.p_adjust:
+            cells.append(p_value(row.p_adjusted) if row.p_adjusted is not None else "-")
+        if options.smd:
+            cells.append(number(row.smd, 3) if row.smd is not None else "")
+        if options.missing:
+            cells.append(str(sum(row.missing.values())) if row.missing else "")
+        rows.append(cells)
     return rows
 
 

@@ -19,7 +19,7 @@ def group_table(table, name: str, caption: str, footnotes: list[str]) -> Table:
     body = rows[1:]
     sections = frozenset(i for i, row in enumerate(body) if all(v == "" for v in row[1:]))
     notes = list(footnotes)
-    if any("†" in row[-1] for row in rows):
+    if any("†" in value for row in rows for value in row):
         pairwise = next((r for r in table.rows if len([x for x in r.tests if x.contrast != "overall"]) > 1), None)
         contrasts = [t.contrast for t in pairwise.tests if t.contrast != "overall"] if pairwise else []
         notes.append("† p < 0.001 for every pairwise comparison" + (f" ({', '.join(contrasts)})." if contrasts
@@ -28,6 +28,21 @@ def group_table(table, name: str, caption: str, footnotes: list[str]) -> Table:
     if tests:
         notes.append("Tests: " + "; ".join(tests) + ". Pairwise p values are Tukey HSD for continuous "
                      "variables with more than two groups.")
+    options = table.options
+    if options.overall:
+        notes.append("Overall: every subject of the groups shown, described as the groups are.")
+    if options.p_adjust:
+        method = {"holm": "Holm's step-down method", "BH": "Benjamini–Hochberg's false discovery rate"}
+        notes.append(f"p ({fmt.ADJUSTED[options.p_adjust]}): the variable-level p value of each row (the overall "
+                     f"test, or the one test of two groups) adjusted across the table's rows by "
+                     f"{method[options.p_adjust]} (R: p.adjust(p, \"{options.p_adjust}\")).")
+    if options.smd:
+        notes.append("SMD: absolute standardized mean difference, (mean₁ − mean₂) / √((s₁² + s₂²) / 2), with "
+                     "p(1 − p) as the variance of a proportion (R tableone's and cobalt's pooled SD); with more "
+                     "than two groups the mean of the pairwise SMDs, as tableone prints it.")
+    if options.missing:
+        notes.append("Missing, n: subjects without a value, all groups together; \"n = …\" in a cell: the "
+                     "subjects described when some of that group are missing.")
     return Table.of(name, caption, [rows[0]], body, notes, section_rows=sections)
 
 

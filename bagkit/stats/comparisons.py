@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["Comparison", "anova_tukey", "student_t", "welch_t", "rank_sum", "kruskal", "chi_square",
-           "mean_ci", "pairs_for"]
+           "mean_ci", "pairs_for", "p_adjust", "standardized_difference", "P_ADJUST_METHODS"]
 
 
 @dataclass(frozen=True)
@@ -140,3 +140,34 @@ def chi_square(table: np.ndarray, contrast: str = "overall") -> Comparison:
         return Comparison(contrast, "Pearson's chi-square test", "chi2", np.nan, np.nan, df=np.nan)
     chi2, p, dof, _ = stats.chi2_contingency(table, correction=True)
     return Comparison(contrast, "Pearson's chi-square test", "chi2", float(chi2), float(p), df=float(dof))
+
+
+P_ADJUST_METHODS = {"holm": "holm", "BH": "fdr_bh"}  # R's p.adjust method name -> statsmodels'
+
+
+def p_adjust(p: Sequence[float], method: str) -> np.ndarray:
+    """R's ``p.adjust(p, method)`` for ``"holm"`` and ``"BH"``; NaN p values are left out of the
+    family and stay NaN (as ``p.adjust`` with ``NA``)."""
+    from statsmodels.stats.multitest import multipletests
+
+    if method not in P_ADJUST_METHODS:
+        raise ValueError(f"p adjustment {method!r}: choose from {', '.join(P_ADJUST_METHODS)}")
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    known = np.isfinite(p)
+    if known.any():
+        out[known] = multipletests(p[known], method=P_ADJUST_METHODS[method])[1]
+    return out
+
+
+def standardized_difference(a, b, binary: bool = False) -> float:
+    """The standardized mean difference as R's tableone (``ExtractSmd``) and cobalt (``s.d.denom =
+    "pooled"``) compute it for two groups: ``(mean_a − mean_b) / sqrt((var_a + var_b) / 2)``, with
+    sample variances (n − 1) for a continuous variable and ``p (1 − p)`` for a binary one."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if binary:
+        pa, pb = a.mean(), b.mean()
+        denominator = np.sqrt((pa * (1 - pa) + pb * (1 - pb)) / 2)
+        return float((pa - pb) / denominator) if denominator > 0 else float("nan")
+    denominator = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    return float((a.mean() - b.mean()) / denominator) if denominator > 0 else float("nan")
