@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bagkit.stats.matching import DEFAULT_COVARIATES
+
 __all__ = ["AnalysisOptions"]
 
 
@@ -11,7 +13,7 @@ class AnalysisOptions:
     """Everything a user can choose about the analysis (recorded on the provenance page)."""
 
     match_groups: tuple[str, str] | None = None  # default: the first two patient groups
-    match_covariates: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
+    match_covariates: tuple[str, ...] = DEFAULT_COVARIATES
     match_ratio: int = 1
     match_caliper: float | None = None
     match_replace: bool = False
