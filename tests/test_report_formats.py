@@ -217,7 +217,7 @@ def test_figure_numbers_are_results_numbers_and_agree_with_r(example, tmp_path):
         assert values["n"] == row.n
         assert values["mean"] == pytest.approx(row.mean, abs=1e-10)
         assert values["se"] == pytest.approx(row.se, abs=1e-10)
-    km = results.get("outcomes").groups[0].km
+    km = results.outcomes.groups[0].km
     at_risk = tidy[(tidy["analysis"] == "km") & (tidy["subset"] == km.subset)
                    & tidy["statistic"].str.startswith("at_risk_")]
     shown = [n for counts in km.numbers_at_risk for n in counts]

@@ -205,21 +205,12 @@ def matching_blocks(table2, name: str, title: str, caption: str, figure_name: st
     return out
 
 
-def _skip_reason(results) -> str:
-    for line in results.skipped:
-        section = getattr(line, "section", None)
-        if section == "matching":
-            return str(line.reason)
-        if str(line).startswith("matching:"):
-            return str(line).split(":", 1)[1].strip()
-    return "no matching result"
-
-
 def blocks(results) -> list:
-    analysis = results.get("matching")
+    analysis = results.matching
     out: list = [Text("Propensity-score matching", "heading")]
     if analysis is None:
-        return out + [Text(f"Propensity-score matching (Table 2) was skipped: {_skip_reason(results)}", "body")]
+        return out + [Text("Propensity-score matching (Table 2) was skipped: "
+                             f"{results.skip_reason('matching') or 'no matching result'}", "body")]
     primary = analysis.primary
     a, b = primary.groups
     covariates = _join(_covariate_labels(primary.matching))
@@ -234,7 +225,7 @@ def blocks(results) -> list:
 
 def supplementary(results) -> list:
     """Supplementary Table 4: the matching with the predicted brain-age SD among the covariates."""
-    analysis = results.get("matching")
+    analysis = results.matching
     if analysis is None or analysis.with_sd is None:
         return []
     sd = analysis.with_sd

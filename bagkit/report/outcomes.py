@@ -155,8 +155,8 @@ def _figure2_caption(outcomes) -> str:
 def blocks(results) -> list:
     from bagkit.plots.outcomes import figure2_panels, roc_figure
 
-    outcomes = results.get("outcomes")
-    regressions = results.get("regressions")
+    outcomes = results.outcomes
+    regressions = results.regressions
     if outcomes is None and regressions is None:
         return []
     cohort = results.cohort

@@ -1,33 +1,9 @@
 """The last page of the report: what was skipped and why, and everything needed to re-run it —
-software versions, the input files' SHA-256, the options, the date."""
+software versions, the input files' SHA-256, the options, the date — as ``analyze()`` captured
+them in ``Results.provenance`` (this module only formats)."""
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import platform
-from importlib import metadata
-from pathlib import Path
-
 from bagkit.report.tables import Table, Text
-
-# Python packages whose versions can change a number in the report.
-_PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "reportlab", "rpy2")
-_R_PACKAGES = ("MatchIt", "survival")
-
-
-def sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _on_or_off(value: bool) -> str:
@@ -38,53 +14,10 @@ def _join(values) -> str:
     return ", ".join(str(v) for v in values) if values else "none"
 
 
-def software(results) -> list[tuple[str, str]]:
-    """bagkit, Python and the packages that compute; R and its packages when R ran; predictors."""
-    import bagkit
-    from bagkit import rbridge
-
-    items = [("bagkit", bagkit.__version__), ("Python", platform.python_version())]
-    items += [(name, _version(name)) for name in _PYTHON_PACKAGES]
-    if rbridge.started():
-        try:
-            versions = rbridge.r_versions(*_R_PACKAGES)
-        except Exception as error:  # noqa: BLE001 - the provenance page must still be written
-            versions = {"R": f"unknown ({error})"}
-        items += list(versions.items())
-    else:
-        items.append(("R", "not used in this run"))
-    for dist in _predictor_distributions():
-        items.append((dist, _version(dist)))
-    return items
-
-
-def _predictor_distributions() -> list[str]:
-    from bagkit.predictors import ENTRY_POINT_GROUP
-
-    names = []
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = getattr(entry, "dist", None)
-        if dist is not None and dist.name not in names:
-            names.append(dist.name)
-    return sorted(names)
-
-
-def inputs(results) -> list[tuple[str, str, str]]:
-    """(role, file name, sha256) of every input file that still exists."""
-    files = dict(getattr(results.cohort, "inputs", {}) or {})
-    if not files and results.cohort.source:
-        files = {"cohort": results.cohort.source}
-    rows = []
-    for role, path in files.items():
-        p = Path(path)
-        rows.append((role, p.name, sha256(p) if p.is_file() else "(file no longer there)"))
-    return rows
-
-
 def options(results) -> list[tuple[str, str]]:
     """The analysis options in words (defaults included, so a reader knows what was assumed)."""
     cohort, o = results.cohort, results.options
-    matching = results.get("matching")
+    matching = results.matching
     if o.match_groups:
         groups = " vs ".join(o.match_groups)
     elif matching is not None:
@@ -107,7 +40,18 @@ def options(results) -> list[tuple[str, str]]:
         ("Multivariable Cox covariates", "all covariates" if o.cox_selection == "all"
          else "univariable p < 0.05, BAG always kept"),
         ("Random seed", str(o.seed)),
+        ("Table 1 extra columns", _table1_options(o)),
     ]
+
+
+def _table1_options(o) -> str:
+    t = getattr(o, "table1", None)
+    if t is None:
+        return "none"
+    shown = [name for name, on in (("SMD", t.smd), ("missing counts", t.missing), ("overall", t.overall)) if on]
+    if t.p_adjust:
+        shown.append(f"p adjusted ({t.p_adjust})")
+    return _join(shown)
 
 
 def blocks(results) -> list:
@@ -119,10 +63,13 @@ def blocks(results) -> list:
     else:
         out.append(Text("Every analysis of the report could be made from this cohort.", "body"))
     out.append(Table.of("provenance_options", "Options", [["Option", "Value"]], options(results)))
-    rows = inputs(results)
+    provenance = results.provenance
+    if provenance.extra:
+        out.append(Table.of("provenance_derived", "Derived data", [["What", "How"]], provenance.extra))
+    rows = [(f.role, f.name, f.sha256 or "(file not found when the analysis ran)") for f in provenance.inputs]
     if rows:
         out.append(Table.of("provenance_inputs", "Input files (SHA-256)", [["Role", "File", "SHA-256"]], rows))
-    out.append(Table.of("provenance_software", "Software", [["Software", "Version"]], software(results),
-                        [f"Report made on {_dt.date.today().isoformat()}. The same inputs, options and software "
-                         f"give the same numbers: every random step is seeded."]))
+    out.append(Table.of("provenance_software", "Software", [["Software", "Version"]], provenance.software,
+                        [f"Analysis run on {provenance.date}. The same inputs, options and software give the "
+                         f"same numbers: every random step is seeded."]))
     return out

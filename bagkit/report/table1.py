@@ -52,7 +52,7 @@ def blocks(results) -> list:
     if cohort.has("brain_age"):
         from bagkit.plots.cohort import figure1
 
-        centers = results.get("center_means") if hasattr(results, "get") else None
+        centers = results.center_means
         out.append(Together(Figure("figure1", FIGURE1, lambda: figure1(cohort, centers))))
     return out
 
