@@ -16,15 +16,16 @@ def plot_bland_altman(result: BlandAltman, ax=None):
     means, differences = np.asarray(result.means), np.asarray(result.differences)
     ax.scatter(means, differences, s=14, alpha=0.7, color="#33658a", edgecolors="none")
     x_low, x_high = (means.min(), means.max()) if means.size else (0, 1)
-    for value, ci, style, label in (
-        (result.mean_difference, result.mean_difference_ci, "-", f"mean {result.mean_difference:.2f}"),
-        (result.upper_limit, result.upper_limit_ci, "--", f"+1.96 SD {result.upper_limit:.2f}"),
-        (result.lower_limit, result.lower_limit_ci, "--", f"−1.96 SD {result.lower_limit:.2f}"),
+    # the three lines are named in a legend (never printed over each other, whatever their spacing)
+    # and told apart by line style as well as colour, so a grey print reads the same
+    for value, ci, style, color, label in (
+        (result.upper_limit, result.upper_limit_ci, "--", "#1f6f9f", f"+1.96 SD: {result.upper_limit:.2f}"),
+        (result.mean_difference, result.mean_difference_ci, "-", "#2f4858", f"mean: {result.mean_difference:.2f}"),
+        (result.lower_limit, result.lower_limit_ci, ":", "#1f6f9f", f"−1.96 SD: {result.lower_limit:.2f}"),
     ):
-        ax.axhline(value, color="#86bbd8" if style == "--" else "#2f4858", linestyle=style, linewidth=1.2)
+        ax.axhline(value, color=color, linestyle=style, linewidth=1.3, label=label)
         ax.axhspan(ci[0], ci[1], color="#86bbd8", alpha=0.18, linewidth=0)
-        ax.annotate(label, xy=(x_high, value), xytext=(-2, 2), textcoords="offset points", ha="right",
-                    va="bottom", fontsize=8)
+    ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=2.6)
     ax.axhline(0.0, color="0.6", linewidth=0.6)
     ax.set_xlim(x_low - 0.02 * (x_high - x_low + 1), x_high + 0.02 * (x_high - x_low + 1))
     ax.set_xlabel(f"mean of {result.labels[0]} and {result.labels[1]} (years)")

@@ -12,23 +12,25 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from bagkit.cohort import Cohort
-from bagkit.plots.cohort import group_colors, wrap
+from bagkit.plots.cohort import MARKERS, group_colors, wrap
 
 __all__ = ["figure2", "figure2_panels", "roc_figure", "km_axes"]
 
 STRATUM_STYLE = {"above": ("#D55E00", "-"), "below": ("#0072B2", "--")}
+LINE_STYLES = ("-", "--", "-.", ":")  # curves told apart in a grey print
 
 
 def _scatter_with_line(ax, cohort: Cohort, regressions, predictor: str, xlabel: str) -> None:
     colors = group_colors(cohort)
-    for group in cohort.patient_groups:
+    for i, group in enumerate(cohort.patient_groups):
         part = cohort.group(group)[[predictor, "bag"]].dropna()
-        ax.scatter(part[predictor], part["bag"], s=6, alpha=0.5, color=colors[group], linewidths=0)
+        ax.scatter(part[predictor], part["bag"], s=7, alpha=0.5, color=colors[group], linewidths=0,
+                   marker=MARKERS[i % len(MARKERS)])
         model = regressions.model(group, f"bag ~ {predictor}") if regressions is not None else None
         if model is not None and len(part):
             xs = np.linspace(part[predictor].min(), part[predictor].max(), 50)
             ys = model.coefficient("(Intercept)").beta + model.coefficient(predictor).beta * xs
-            ax.plot(xs, ys, color=colors[group], lw=1.4,
+            ax.plot(xs, ys, color=colors[group], lw=1.4, ls=LINE_STYLES[i % len(LINE_STYLES)],
                     label=wrap(f"{group}: r = {model.r:.3f}, β = {model.coefficient(predictor).beta:.2f}", 30))
         else:
             ax.plot([], [], color=colors[group], label=wrap(group, 30))
@@ -111,12 +113,13 @@ def roc_figure(outcomes) -> Figure:
     fig = Figure(figsize=(3.8, 3.6), layout="constrained")
     ax = fig.add_subplot()
     palette = ("#D55E00", "#0072B2", "#009E73", "#CC79A7", "#E69F00")
-    for color, g in zip(palette, groups):
+    for i, (color, g) in enumerate(zip(palette, groups)):
         c = g.roc.curve
-        ax.step(1 - c.specificities, c.sensitivities, where="post", color=color,
+        ax.step(1 - c.specificities, c.sensitivities, where="post", color=color, ls=LINE_STYLES[i % len(LINE_STYLES)],
                 label=wrap(f"{g.group}: AUC {c.auc:.3f} ({c.ci_low:.3f}–{c.ci_high:.3f})", 34))
         cut = g.roc.cutoff
-        ax.plot(1 - cut.specificity, cut.sensitivity, "o", color=color, ms=4)
+        ax.plot(1 - cut.specificity, cut.sensitivity, MARKERS[i % len(MARKERS)], color=color, ms=5,
+                markeredgecolor="black", markeredgewidth=0.5)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.6, ls=":")
     ax.set(xlabel="1 − specificity", ylabel="Sensitivity", xlim=(0, 1), ylim=(0, 1.01))
     ax.legend(frameon=False, fontsize=6.5, loc="lower right")

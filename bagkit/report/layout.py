@@ -106,25 +106,18 @@ def column_widths(table, available: float, size: float) -> tuple[float, ...] | N
     if sum(want) <= available:
         spare = available - sum(want)
         return tuple(w + spare * w / sum(want) for w in want)
-    # the columns that want least beyond their need get all of it first (short p values and counts
-    # stay on one line); the long ones share what is left in proportion to what they still want
-    widths = list(need)
-    spare = available - sum(need)
-    order = sorted(range(n), key=lambda c: want[c] - need[c])
-    for k, c in enumerate(order):
-        rest = order[k:]
-        extra = sum(want[j] - need[j] for j in rest)
-        if extra <= spare:
-            for j in rest:
-                widths[j] = want[j]
-            break
-        if want[c] - need[c] <= spare / len(rest):
-            widths[c] = want[c]
-            spare -= want[c] - need[c]
+    # water-filling: every column is clamp(level, its need, its want) for the one level that fills
+    # the width, so short columns (p values, counts, estimates) keep their whole line, alike columns
+    # get alike widths, and only the widest (labels, long text) wrap — between words
+    low, high = 0.0, max(want)
+    for _ in range(60):
+        level = (low + high) / 2
+        if sum(min(max(level, m), w) for m, w in zip(need, want)) > available:
+            high = level
         else:
-            for j in rest:
-                widths[j] += spare * (want[j] - need[j]) / extra
-            break
+            low = level
+    widths = [min(max(low, m), w) for m, w in zip(need, want)]
+    widths[0] += available - sum(widths)  # rounding left over
     return tuple(widths)
 
 

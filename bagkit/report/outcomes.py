@@ -109,7 +109,7 @@ def cutoff_table(outcomes) -> list:
                      ["AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
                       "(pROC). * the rule used for the Kaplan–Meier strata. Median time to worsening in years "
                       "(Kaplan–Meier, R survfit's default log-transformed CI; NR: not reached); log-rank test "
-                      "(R: survdiff)."], landscape=True)]
+                      "(R: survdiff)."])]
 
 
 def regression_tables(regressions) -> list:

@@ -73,20 +73,38 @@ def paragraph(text, style: str = "body") -> Paragraph:
     return Paragraph(esc(text).replace("\n", "<br/>"), styles()[style])
 
 
-class FigureSlot(Flowable):
-    """Room for a figure; where it lands is recorded and the vector figure stamped there later."""
+class CaptionedFigure(Flowable):
+    """A caption over the room for a figure. Where the room lands is recorded and the vector figure
+    stamped there once the PDF is built. When the page has less room left than the figure needs but
+    at least ``SHRINK`` of it, the figure is drawn that much smaller rather than leaving the page's
+    foot empty (so pages are used, and no page holds a lone figure that could have shared one)."""
 
-    def __init__(self, key: str, width: float, height: float, placed: list):
+    SHRINK = 0.7
+    GAP = 3
+
+    def __init__(self, caption: Paragraph, key: str, width: float, height: float, placed: list):
         super().__init__()
-        self.key, self.width, self.height, self.placed = key, width, height, placed
-        self.hAlign = "CENTER"
+        self.caption, self.key, self.placed = caption, key, placed
+        self.figure_width, self.figure_height = width, height
+        self.scale = 1.0
 
     def wrap(self, available_width, available_height):
-        return self.width, self.height
+        self.available_width = available_width
+        _, self.caption_height = self.caption.wrap(available_width, available_height)
+        fixed = self.caption_height + self.GAP
+        self.scale = 1.0
+        if fixed + self.figure_height > available_height >= fixed + self.SHRINK * self.figure_height:
+            self.scale = (available_height - fixed) / self.figure_height
+        return available_width, fixed + self.figure_height * self.scale
+
+    def split(self, available_width, available_height):
+        return []
 
     def draw(self):
-        x, y = self.canv.absolutePosition(0, 0)
-        self.placed.append((self.canv.getPageNumber(), x, y, self.width, self.height, self.key))
+        width, height = self.figure_width * self.scale, self.figure_height * self.scale
+        self.caption.drawOn(self.canv, 0, height + self.GAP)
+        x, y = self.canv.absolutePosition((self.available_width - width) / 2, 0)
+        self.placed.append((self.canv.getPageNumber(), x, y, width, height, self.key))
 
 
 def _rl_table(table: Table, layout: TableLayout) -> RLTable:
@@ -140,15 +158,16 @@ class _Builder:
         box_w = (CONTENT_WIDTH if not landscape_page else LANDSCAPE[0] - 2 * MARGIN - 12) * block.width
         box_h = (CONTENT_HEIGHT if not landscape_page else LANDSCAPE_HEIGHT) * 0.72
         scale = min(box_w / (inches_w * 72), box_h / (inches_h * 72))
-        slot = FigureSlot(block.name, inches_w * 72 * scale, inches_h * 72 * scale, self.placed)
-        return [KeepTogether([paragraph(block.caption, "caption"), slot]), Spacer(1, 4 * mm)]
+        return [CaptionedFigure(paragraph(block.caption, "caption"), block.name, inches_w * 72 * scale,
+                                inches_h * 72 * scale, self.placed), Spacer(1, 4 * mm)]
 
     def blocks(self, blocks, landscape_page: bool = False) -> list:
         out: list = []
         for block in blocks:
             if isinstance(block, Together):
                 inner = self.blocks(block.blocks, landscape_page)
-                out.append(KeepTogether(inner))
+                out.append(KeepTogether(inner) if len(block.blocks) > 1 else inner[0])
+                out += inner[1:] if len(block.blocks) == 1 else []
             elif isinstance(block, Table):
                 if table_layout(block).landscape and not landscape_page:
                     out += [NextPageTemplate("landscape"), PageBreak(), *self.table(block, True),
