@@ -222,3 +222,33 @@ def test_figure_numbers_are_results_numbers_and_agree_with_r(example, tmp_path):
                    & tidy["statistic"].str.startswith("at_risk_")]
     shown = [n for counts in km.numbers_at_risk for n in counts]
     assert sorted(at_risk["value"].astype(int)) == sorted(shown), "the numbers under the KM plot are results.csv's"
+
+
+def test_formats_option_writes_only_what_is_asked(small_cohort_csv, tmp_path):
+    from click.testing import CliRunner
+
+    from bagkit.cli import cli
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["report", str(small_cohort_csv), "-o", str(out), "--formats", "html", "-q"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report.html").is_file() and not (out / "report.pdf").exists()
+    assert not (out / "report.docx").exists()
+    assert (out / "tables" / "table1.csv").is_file() and (out / "results.csv").is_file()
+    bad = CliRunner().invoke(cli, ["report", str(small_cohort_csv), "-o", str(tmp_path / "bad"),
+                                   "--formats", "pdf,odt"])
+    assert bad.exit_code != 0 and "unknown report format(s) odt" in bad.output
+    assert not (tmp_path / "bad").exists(), "nothing written when a format cannot be honoured"
+
+
+def test_bland_altman_lines_are_named_once_each_in_a_legend(example):
+    """The three lines' values are legend entries (never annotations printed over each other)."""
+    from bagkit.plots.agreement import plot_bland_altman
+
+    ba = example[0].brain_age_model.filled
+    ax = plot_bland_altman(ba)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 3 and len(set(labels)) == 3, labels
+    assert not [t for t in ax.texts if t.get_text().startswith(("mean", "+1.96", "−1.96"))]
+    styles = {line.get_linestyle() for line in ax.get_lines()[:3]}
+    assert len(styles) == 3, "each line has its own style, readable in grey"

@@ -106,6 +106,9 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     if predictor_name is None and (weights or model or params):
         raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
     try:
+        from bagkit.report import check_formats
+
+        formats = check_formats(_csv_list(formats) or ())  # refused before any work is done
         say(f"reading {cohort_file}")
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
                                     columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),
@@ -131,7 +134,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
             warnings.simplefilter("always")
             results = bagkit.analyze(cohort, options, progress=say)
             say("writing report")
-            written = results.write(out, force=force, progress=say, formats=_csv_list(formats) or ())
+            written = results.write(out, force=force, progress=say, formats=formats)
         for warning in _unique(caught):
             click.echo(f"warning: {warning}", err=True)
     except BagkitError as error:

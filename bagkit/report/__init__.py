@@ -25,7 +25,7 @@ from bagkit.report import provenance as provenance_section
 from bagkit.report import table1 as table1_section
 from bagkit.report.tables import Document, csv_rows, figures_of, tables_of
 
-__all__ = ["write_outputs", "document", "Written", "SECTIONS", "FORMATS"]
+__all__ = ["write_outputs", "document", "check_formats", "Written", "SECTIONS", "FORMATS"]
 
 # (title, module with blocks(results) and supplementary(results)), in the paper's order.
 SECTIONS: list[tuple[str, object]] = [
@@ -70,7 +70,8 @@ def _inputs(results) -> list[Path]:
     return [Path(p).resolve() for p in files if p]
 
 
-def _check_formats(formats) -> tuple[str, ...]:
+def check_formats(formats) -> tuple[str, ...]:
+    """The formats asked for, in order, once each; a BagkitError naming any unknown one."""
     formats = tuple(dict.fromkeys(f.strip().lower() for f in formats if f.strip()))
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -88,7 +89,7 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
     failure leaves any earlier ``out`` untouched. An existing ``out`` is replaced only with
     ``force=True``, and never when an input file lies inside it.
     """
-    formats = _check_formats(formats)
+    formats = check_formats(formats)
     say = progress or (lambda message: None)
     out = Path(out)
     if out.exists():
