@@ -11,7 +11,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from bagkit.report.layout import table_layout
-from bagkit.report.tables import Document, Figure, Table, Text, Together
+from bagkit.report.tables import Document, Figure, Table, Text, Together, unbreakable
 
 __all__ = ["build_html"]
 
@@ -63,7 +63,7 @@ def _table(table: Table) -> str:
             attributes = f' colspan="{last - c + 1}"' if last > c else ""
             if (r, c) in spans:
                 attributes += ' class="span"'
-            cells.append(f"<{tag}{attributes}>{_text(row[c])}</{tag}>")
+            cells.append(f"<{tag}{attributes}>{_text(unbreakable(row[c]))}</{tag}>")
             c = last + 1
         out.append(f'<tr{" class=section" if section else ""}>' + "".join(cells) + "</tr>")
     out.append("</tbody>")

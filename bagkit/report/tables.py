@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Union
 
-__all__ = ["Table", "Figure", "Text", "Together", "Block", "Document", "tables_of", "figures_of", "csv_rows"]
+__all__ = ["Table", "Figure", "Text", "Together", "Block", "Document", "tables_of", "figures_of", "csv_rows",
+           "unbreakable", "plain"]
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,22 @@ def tables_of(document: Document) -> list[Table]:
 
 def figures_of(document: Document) -> list[Figure]:
     return [b for b in document.blocks() if isinstance(b, Figure)]
+
+
+WORD_JOINER = "\u2060"
+_BREAKABLE_DASH = re.compile(r"(?<=\S)([-–—/])(?=\S)")
+
+
+def unbreakable(text: str) -> str:
+    """The text with a word joiner (U+2060, invisible) after every dash or slash inside a word, so
+    Word, LibreOffice and browsers — which may break a line after a dash — keep "[845.6–1340.6]"
+    or "AQP4-IgG" whole, as the PDF does. Only the Word and HTML renderers use it."""
+    return _BREAKABLE_DASH.sub(lambda m: m.group(1) + WORD_JOINER, text)
+
+
+def plain(text: str) -> str:
+    """``unbreakable`` undone: the text as the model holds it."""
+    return text.replace(WORD_JOINER, "")
 
 
 def csv_rows(table: Table) -> list[list[str]]:

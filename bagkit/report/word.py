@@ -17,8 +17,8 @@ from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 
-from bagkit.report.layout import CELL_FONT_SIZE, MARGIN, table_layout
-from bagkit.report.tables import Document, Figure, Table, Text, Together
+from bagkit.report.layout import CELL_FONT_SIZE, CELL_PADDING, MARGIN, table_layout
+from bagkit.report.tables import Document, Figure, Table, Text, Together, unbreakable
 
 __all__ = ["build_docx"]
 
@@ -56,6 +56,23 @@ def _shade(cell, fill: str) -> None:
     cell._tc.get_or_add_tcPr().append(shading)
 
 
+def _cell_margins(table, points: float) -> None:
+    """Left and right cell margins of the whole table (Word's default, 0.19 cm, would squeeze the
+    widths the layout measured; these are the PDF's)."""
+    tbl_pr = table._tbl.tblPr
+    margins = OxmlElement("w:tblCellMar")
+    for edge in ("left", "right"):
+        element = OxmlElement(f"w:{edge}")
+        element.set(qn("w:w"), str(round(points * 20)))
+        element.set(qn("w:type"), "dxa")
+        margins.append(element)
+    look = tbl_pr.find(qn("w:tblLook"))  # the schema's order: tblCellMar comes before tblLook
+    if look is not None:
+        look.addprevious(margins)
+    else:
+        tbl_pr.append(margins)
+
+
 def _repeat_header(row) -> None:
     tr_pr = row._tr.get_or_add_trPr()
     element = OxmlElement("w:tblHeader")
@@ -66,7 +83,7 @@ def _repeat_header(row) -> None:
 def _cell_text(cell, text: str, bold: bool, size: float = CELL_PT) -> None:
     paragraph = cell.paragraphs[0]
     paragraph.paragraph_format.space_after = Pt(0)
-    lines = text.split("\n")
+    lines = unbreakable(text).split("\n")
     for i, line in enumerate(lines):
         run = paragraph.add_run(line)
         run.bold = bold or None
@@ -117,6 +134,7 @@ class _Writer:
         word = self.doc.add_table(rows=len(rows), cols=table.n_columns)
         # the PDF's column widths (measured from the cells' words), so no word breaks here either
         word.autofit = False
+        _cell_margins(word, CELL_PADDING)
         widths = [Pt(w) for w in layout.widths]
         size = min(CELL_PT, layout.font_size + CELL_PT - CELL_FONT_SIZE)  # Arial 8 pt is no wider than DejaVu 7.6
         for column, width in zip(word.columns, widths):
