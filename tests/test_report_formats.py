@@ -191,6 +191,12 @@ def test_no_table_cell_breaks_inside_a_word_or_number(cohort_name, example, tmp_
         assert "Expanded Disability Status Scale score at the baseline visit" in [r[0] for r in table3.body], \
             "the user's label for edss reaches Table 3"
         assert any(layout.landscape for layout in layouts), "wide tables are turned to landscape"
+        user = "Expanded Disability Status Scale score at the baseline visit"
+        for name in ("table1", "table2"):
+            table = next(t for t in tables if t.name == name)
+            assert user in [r[0] for r in table.body], f"the user's label for edss reaches {name}"
+        figure2 = next(b for b in doc.blocks() if getattr(b, "name", "") == "figure2")
+        assert user in [ax.get_xlabel() for ax in figure2.draw().axes], "and Figure 2's axis"
 
 
 def test_words_broken_sees_a_column_too_narrow(example):

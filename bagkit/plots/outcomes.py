@@ -74,8 +74,9 @@ def figure2_panels(cohort: Cohort, outcomes=None) -> int:
     return len(kms) + len(top)
 
 
-def figure2(cohort: Cohort, outcomes=None, regressions=None) -> Figure:
-    """Figure 2: (A) BAG vs EDSS, (B) BAG vs nbv, then one Kaplan–Meier panel per group with a KM result."""
+def figure2(cohort: Cohort, outcomes=None, regressions=None, axis_labels=None) -> Figure:
+    """Figure 2: (A) BAG vs EDSS, (B) BAG vs nbv, then one Kaplan–Meier panel per group with a KM result.
+    ``axis_labels``: {column: label} for the x axes (the report passes its label table's)."""
     kms = [g for g in (outcomes.groups if outcomes is not None else ()) if g.km is not None]
     top = [p for p in ("edss", "nbv") if cohort.has(p) and cohort.has("bag")]
     rows = (1 if top else 0) + (1 if kms else 0)
@@ -88,7 +89,8 @@ def figure2(cohort: Cohort, outcomes=None, regressions=None) -> Figure:
     if top:
         for j, predictor in enumerate(top):
             ax = fig.add_subplot(grid[0, j])
-            label = "Baseline EDSS" if predictor == "edss" else "Normalized brain volume"
+            label = (axis_labels or {}).get(predictor) or ("Baseline EDSS" if predictor == "edss"
+                                                            else "Normalized brain volume")
             _scatter_with_line(ax, cohort, regressions, predictor, label)
             ax.set_title(next(letters), loc="left", fontweight="bold")
     if kms:

@@ -15,7 +15,9 @@ PROSE = {"sex": "sex", "age": "age", "age_at_diagnosis": "age at diagnosis", "ed
          "nbv": "normalized brain volume", "disease_duration": "first onset to diagnosis",
          "brain_age_sd": "predicted brain-age SD", "bag": "brain age gap"}
 
-WORDINGS = {"table": {}, "cox": COX_LABELS, "prose": PROSE}
+AXIS = {"edss": "Baseline EDSS", "nbv": "Normalized brain volume", "bag": "Brain age gap (years)"}
+
+WORDINGS = {"table": {}, "cox": COX_LABELS, "prose": PROSE, "axis": AXIS}
 
 
 def label(cohort, column: str, wording: str = "table") -> str:

@@ -180,7 +180,7 @@ def blocks(results) -> list:
 def figure2(cohort, outcomes, regressions):
     from bagkit.plots.outcomes import figure2 as draw
 
-    return draw(cohort, outcomes, regressions)
+    return draw(cohort, outcomes, regressions, {c: label(cohort, c, "axis") for c in ("edss", "nbv")})
 
 
 def supplementary(results) -> list:
