@@ -134,13 +134,14 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
     """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
     bagkit.predictors.predict_cohort; failed scans become notes."""
-    from bagkit.predictors import predict_cohort
+    from bagkit.predictors import predict_cohort, require_predictions
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
                                progress=not quiet)
+    require_predictions(predicted, cohort_file)  # asked for brain age and none came: an error, not a note
     data = cohort.data.copy()
     if cohort.has("brain_age"):
         click.echo(f"warning: {cohort_file}: its brain_age / brain_age_sd columns are replaced by the "
