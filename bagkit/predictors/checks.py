@@ -101,7 +101,7 @@ def check_predictor(
         done.append("check")
         _check_predict(predictor, scans, atol)
         done.append("predict")
-        _check_fingerprint(predictor, scans)
+        _check_fingerprint(predictor, scans, atol)
         done.append("fingerprint")
         _check_paths_and_cohort(predictor, scans, folder, atol)
         done.append("predict_cohort")
@@ -209,7 +209,7 @@ def _check_predict(predictor: BrainAgePredictor, scans, atol: float) -> None:
              f"{np.max(np.abs(single - values)):.3g} y > atol {atol})")
 
 
-def _check_fingerprint(predictor: BrainAgePredictor, scans) -> None:
+def _check_fingerprint(predictor: BrainAgePredictor, scans, atol: float) -> None:
     digest = predictor.fingerprint()
     _require(isinstance(digest, str) and digest, "fingerprint", "fingerprint() must return a non-empty str")
     _require(predictor.fingerprint() == digest, "fingerprint", "fingerprint() is not deterministic")
@@ -222,6 +222,23 @@ def _check_fingerprint(predictor: BrainAgePredictor, scans) -> None:
         predictor.set_params(**{name: params[name]})
         _require(not changed, "fingerprint",
                  f"the runtime parameter {name!r} changes the fingerprint (the prediction cache key)")
+    reference = predictor.predict(list(scans[:2]))[list(PREDICTION_COLUMNS)].to_numpy(dtype=float)
+    for name in sorted(predictor.runtime_params):  # a runtime setting never changes the numbers
+        value = params[name]
+        if isinstance(value, bool):
+            other = not value
+        elif isinstance(value, (int, float, np.integer, np.floating)):
+            other = value + 1
+        else:
+            continue
+        predictor.set_params(**{name: other})
+        try:
+            changed = predictor.predict(list(scans[:2]))[list(PREDICTION_COLUMNS)].to_numpy(dtype=float)
+        finally:
+            predictor.set_params(**{name: value})
+        _require(np.allclose(changed, reference, rtol=0, atol=atol), "fingerprint",
+                 f"the runtime parameter {name!r} changes the predictions; runtime_params must only change "
+                 f"how a prediction runs")
     for name, value in sorted(params.items()):
         if name in predictor.runtime_params or isinstance(value, bool) \
                 or not isinstance(value, (int, float, np.integer, np.floating)):

@@ -17,7 +17,6 @@ integrated over each bin, with a Kullback–Leibler divergence loss.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -133,7 +132,7 @@ def read_checkpoint(path) -> "tuple[OrderedDict[str, torch.Tensor], dict]":
             f"run arbitrary code. Expected an SFCN state dict saved with torch.save(model.state_dict()). "
             f"({error.__class__.__name__})"
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError) as error:
+    except Exception as error:  # noqa: BLE001 - torch's legacy reader raises many kinds on a non-weights file
         raise PredictorError(
             f"{path}: not a readable torch weights file ({type(error).__name__}: {error}); expected an "
             f"SFCN state dict saved with torch.save(model.state_dict())."

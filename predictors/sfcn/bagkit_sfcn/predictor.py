@@ -33,7 +33,7 @@ from bagkit_sfcn.model import (
 PAPER_AGE_RANGE = (6, 90)        # the paper this toolkit follows (84 one-year bins)
 UK_BIOBANK_AGE_RANGE = (42, 82)  # the authors' public UK Biobank weights (40 bins)
 _CONFIG_KEYS = (
-    "age_range", "bin_step", "sigma", "channels", "dropout", "input_shape",
+    "age_range", "bin_step", "sigma", "channels", "dropout", "input_shape", "precision", "bf16_tolerance",
 )
 
 
@@ -397,6 +397,7 @@ class SFCNBrainAge(BrainAgePredictor):
             "age_range": list(self.age_range_), "bin_step": float(self.bin_step), "sigma": float(self.sigma),
             "channels": [int(c) for c in self.channels], "dropout": float(self.dropout or 0.0),
             "input_shape": [int(s) for s in self.input_shape],
+            "precision": str(self.precision), "bf16_tolerance": float(self.bf16_tolerance),
         }
 
     def fit(self, scans, ages, validation=None) -> "SFCNBrainAge":
