@@ -24,7 +24,7 @@ from bagkit.predictors.protocol import PREDICTION_COLUMNS, BrainAgePredictor
 
 
 def synthetic_scans(shape: Sequence[int], ages: Sequence[float], seed: int = 0) -> list[np.ndarray]:
-    """Preprocessed-looking volumes (mean 1 inside an ellipsoid "brain", 0 outside) whose
+    """Preprocessed-looking volumes (mean 1 inside a spherical "brain", 0 outside) whose dark
     central "ventricle" widens with age: cheap input for the check when none is given."""
     rng = np.random.default_rng(seed)
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, int(s)) for s in shape], indexing="ij"))
@@ -32,8 +32,8 @@ def synthetic_scans(shape: Sequence[int], ages: Sequence[float], seed: int = 0) 
     volumes = []
     for age in ages:
         inner = 0.15 + 0.004 * (float(age) - 20.0)
-        volume = np.where(radius < 0.85, 1.0, 0.0) * np.where(radius < inner, 0.3, 1.0)
-        volume = volume * (1.0 + rng.normal(0.0, 0.05, size=volume.shape)) * (radius < 0.85)
+        brain = (radius < 0.85) & (radius >= inner)
+        volume = brain * (1.0 + rng.normal(0.0, 0.05, size=radius.shape))
         volume = volume / volume[volume != 0].mean()
         volumes.append(volume.astype(np.float32))
     return volumes
