@@ -137,13 +137,14 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
     """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort)."""
-    from bagkit.predictors import predict_cohort
+    from bagkit.predictors import predict_cohort, require_predictions
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
                                progress=not quiet)
+    require_predictions(predicted, cohort_file)  # asked for brain age and none came: an error, not a note
     inputs = {role: str(path) for role, path in (("predictor model", model), ("predictor weights", weights)) if path}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -18,13 +18,14 @@ from bagkit.errors import BagkitError
 from bagkit.io.outputs import atomic_output, checked_output
 
 
-def _read_table(path: str) -> pd.DataFrame:
-    path = Path(path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+def _read_table(path: str, what: str, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The one table reader (``bagkit.io.tables``), its refusals as CLI errors."""
+    from bagkit.io.tables import read_table
+
     try:
-        return pd.read_csv(path, sep=sep)
-    except Exception as error:  # pandas raises several kinds
-        raise click.ClickException(f"{path}: cannot read the table ({error}).") from error
+        return read_table(Path(path), what, numeric=numeric)
+    except BagkitError as error:
+        _fail(error)
 
 
 def _params(pairs: tuple[str, ...]) -> dict:
@@ -53,14 +54,17 @@ def _ints(value: str | None, what: str, count: int):
 
 
 def _make_predictor(name: str, model: str | None, weights: str | None, params: dict):
-    from bagkit.predictors import get_predictor
+    """The predictor asked for, checked once (weights or model read and validated, parameters
+    valid) before any scan is read: a predictor that cannot predict is one PredictorError."""
+    from bagkit.predictors import get_predictor, load_predictor
 
+    if weights is not None and model is not None:
+        raise click.UsageError("give --weights or --model, not both (--model is a file written by `bagkit train`).")
     if weights is not None:
         params = {**params, "weights": weights}
-    if model is None:
-        return get_predictor(name, **params)
-    predictor = get_predictor(name)
-    return type(predictor).load(model, **params) if params else type(predictor).load(model)
+    predictor = get_predictor(name, **params) if model is None else load_predictor(name, model, **params)
+    predictor.check()
+    return predictor
 
 
 def _fail(error: BagkitError):
@@ -143,21 +147,22 @@ def predictors_command():
 def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, out, force, quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
-    from bagkit.predictors import predict_cohort
+    from bagkit.predictors import predict_cohort, require_predictions
 
     out = _output(out, [cohort_file], force, "predictions table")
-    frame = _read_table(cohort_file)
+    frame = _read_table(cohort_file, "cohort")
     try:
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
         result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent,
                                 cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet)
+        failed = result[result.prediction_error != ""]
+        for _, row in failed.iterrows():
+            click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
+        require_predictions(result, cohort_file)  # every scan failed: nothing is written, exit 1
     except BagkitError as error:
         _fail(error)
     with atomic_output(out) as tmp:
         result.to_csv(tmp, index=False)
-    failed = result[result.prediction_error != ""]
-    for _, row in failed.iterrows():
-        click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
     click.echo(f"wrote {out} ({len(result) - len(failed)} predicted, {len(failed)} failed)")
 
 
@@ -181,9 +186,10 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
                   resume, age_range, input_shape, params, force, quiet):
     """Train a predictor on the controls of COHORT_FILE (columns group, age, scan)."""
     from bagkit.predictors import get_predictor
+    from bagkit.predictors.registry import predictor_class
 
     _output(out, [cohort_file], force, "model")  # before hours of training, not after
-    frame = _read_table(cohort_file)
+    frame = _read_table(cohort_file, "cohort", numeric=("age",))
     missing = [c for c in ("group", "age", "scan") if c not in frame.columns]
     if missing:
         raise click.ClickException(f"{cohort_file}: training needs the columns {', '.join(missing)}.")
@@ -202,11 +208,11 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
         options["age_range"] = _ints(age_range, "--age-range", 2)
     if input_shape:
         options["input_shape"] = tuple(int(v) for v in _ints(input_shape, "--input-shape", 3))
-    if quiet and predictor_name == "sfcn":
-        options["progress"] = False
     base = Path(cohort_file).parent
     scans = [str(p if Path(p).is_absolute() else base / p) for p in controls["scan"].astype(str)]
     try:
+        if quiet and "progress" in predictor_class(predictor_name)._param_names():
+            options["progress"] = False
         predictor = get_predictor(predictor_name, **options)
         predictor.fit(scans, controls["age"].astype(float).to_numpy())
         written = predictor.save(out)
@@ -255,7 +261,7 @@ def compare_command(a_csv, b_csv, column, labels, plot, out, force):
         raise click.BadParameter("--out and --plot name the same file", param_hint="--plot")
     out = _output(out, [a_csv, b_csv], force, "results table") if out else None
     plot = _output(plot, [a_csv, b_csv], force, "plot") if plot else None
-    a, b = _read_table(a_csv), _read_table(b_csv)
+    a, b = _read_table(a_csv, "predictions", numeric=(column,)), _read_table(b_csv, "predictions", numeric=(column,))
     for path, frame in ((a_csv, a), (b_csv, b)):
         if column not in frame.columns:
             raise click.ClickException(f"{path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}).")

@@ -11,7 +11,10 @@ from bagkit.errors import CohortError
 MISSING_VALUES = ["", "n/a", "N/A", "NA", "na", "NaN", "nan", "null", "NULL", "None", "."]
 
 
-def read_table(path: Path, what: str) -> pd.DataFrame:
+def read_table(path: Path, what: str, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Every cell as text (missing markers as NaN); the ``numeric`` columns that are present are
+    converted to numbers, and a cell that is not one is refused naming the column and lines."""
+    path = Path(path)
     if not path.is_file():
         raise CohortError(f"{what} file {path} does not exist")
     suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" else path.suffix.lower()
@@ -27,7 +30,20 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise CohortError(f"{what} file {path} has no rows")
+    for column in numeric:
+        if column in frame.columns:
+            frame[column] = _as_numbers(frame[column], path, what, column)
     return frame
+
+
+def _as_numbers(values: pd.Series, path: Path, what: str, column: str) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in dict.fromkeys(values[bad].astype(str)).keys() if v)[:120]
+        raise CohortError(f"{what} file {path}: column {column!r} must hold numbers; found {examples} "
+                          f"on line(s) {line_numbers(bad)}")
+    return numbers.astype(float)
 
 
 def line_numbers(mask: pd.Series, limit: int = 8) -> str:
