@@ -17,7 +17,7 @@ from bagkit.analyses.outcomes import run_outcomes, run_regressions
 from bagkit.analyses.performance import run_brain_age_model
 from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
-from bagkit.errors import BagkitError
+from bagkit.errors import BagkitError, RequestError
 from bagkit.results import concat_tidy
 
 __all__ = ["AnalysisOptions", "Results", "analyze"]
@@ -25,10 +25,17 @@ __all__ = ["AnalysisOptions", "Results", "analyze"]
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """Everything a user can choose about the analysis (recorded on the provenance page)."""
+    """Everything a user can choose about the analysis (recorded on the provenance page).
 
-    match_groups: tuple[str, str] | None = None  # default: the first two patient groups
-    match_covariates: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
+    ``None`` for ``match_groups`` and ``match_covariates`` means bagkit's choice (the first two
+    patient groups; :data:`bagkit.analyses.matching.DEFAULT_COVARIATES`): a matching bagkit chose that
+    the cohort cannot support is skipped with a note. A value the user gave (groups, covariates,
+    exact variables) is a request: when it cannot be honoured the run stops with a
+    :class:`~bagkit.errors.RequestError`.
+    """
+
+    match_groups: tuple[str, str] | None = None  # None: the first two patient groups
+    match_covariates: tuple[str, ...] | None = None  # None: DEFAULT_COVARIATES
     match_ratio: int = 1
     match_caliper: float | None = None
     match_replace: bool = False
@@ -69,7 +76,8 @@ class Results:
 
 # Each further analysis registers here as (section name, function(cohort, options) -> result).
 # A function raises BagkitError (or returns None) when the cohort cannot support it; the
-# message becomes the skip note shown in the report.
+# message becomes the skip note shown in the report. A RequestError (what the user asked for
+# explicitly cannot be made) is not a note: it stops the run.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("matching", run_matching),
     ("outcomes", run_outcomes),
@@ -108,6 +116,8 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 result = run(cohort, options)
+        except RequestError:
+            raise  # the user asked for it explicitly: an error, not a skip note
         except BagkitError as error:
             skipped.append(f"{name}: {error}")
             continue

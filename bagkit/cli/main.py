@@ -67,8 +67,9 @@ def cli():
 @click.option("--force", is_flag=True, help="Replace the output folder if it exists.")
 @click.option("--match", "match_groups", metavar="A,B",
               help="The two groups to propensity-match (default: the first two patient groups).")
-@click.option("--covariates", metavar="C1,C2,...", default="sex,age_at_diagnosis,edss,nbv", show_default=True,
-              help="Matching covariates (canonical names).")
+@click.option("--covariates", metavar="C1,C2,...",
+              help="Matching covariates (canonical names; default: sex,age_at_diagnosis,edss,nbv). Groups, "
+                   "covariates or exact variables you give must be matchable, or the run stops with an error.")
 @click.option("--ratio", default=1, show_default=True, type=click.IntRange(1, 10), help="Controls per treated.")
 @click.option("--caliper", type=click.FloatRange(min=0, min_open=True),
               help="Caliper in SDs of the propensity score (default: none).")
@@ -109,7 +110,10 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         match = _csv_list(match_groups)
         if match is not None and len(match) != 2:
             raise click.BadParameter("give exactly two groups, e.g. --match NMOSD,RRMS", param_hint="--match")
-        options = AnalysisOptions(match_groups=match, match_covariates=_csv_list(covariates) or (),
+        if covariates is not None and not _csv_list(covariates):
+            raise click.BadParameter("give at least one covariate, e.g. --covariates sex,edss",
+                                     param_hint="--covariates")
+        options = AnalysisOptions(match_groups=match, match_covariates=_csv_list(covariates),
                                   match_ratio=ratio, match_caliper=caliper, match_replace=replace,
                                   match_exact=_csv_list(exact) or (), match_order=m_order,
                                   cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)

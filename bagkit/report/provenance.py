@@ -8,6 +8,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
+from bagkit.analyses.matching import DEFAULT_COVARIATES
 from bagkit.report.layout import CONTENT_WIDTH, gap, paper_table, paragraph
 
 # Python packages whose versions can change a number in the report.
@@ -97,7 +98,8 @@ def options(results) -> list[tuple[str, str]]:
         ("Control group", str(cohort.control) if cohort.control else "none (--no-control)"),
         ("Groups, in order", _join(cohort.groups)),
         ("Matched groups", groups),
-        ("Matching covariates", _join(o.match_covariates)),
+        ("Matching covariates", _join(o.match_covariates) if o.match_covariates is not None
+         else _join(DEFAULT_COVARIATES) + " (default)"),
         ("Matching", f"nearest neighbour on a logistic propensity score, ratio 1:{o.match_ratio}, "
                      f"caliper {o.match_caliper if o.match_caliper is not None else 'none'}, "
                      f"replacement {_on_or_off(o.match_replace)}, exact on {_join(o.match_exact)}, "
