@@ -102,11 +102,11 @@ def _check_group_sizes(group: pd.Series, present: Sequence[str], path: Path, max
     small = counts.reindex(list(present), fill_value=0)
     small = small[small < 2]
     if len(small):
-        shown = ", ".join(f"'{g}' ({n})" for g, n in small.head(5).items())
-        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
-        lines = line_numbers(group.isin(small.index[:5]))
-        raise CohortError(f"{path}: group(s) {shown}{more} have fewer than 2 subjects (line(s) {lines}); at "
-                          f"least 2 are needed per group: drop them with --groups or correct the labels")
+        shown = "; ".join(f"group '{g}' has {n} subject" + (f" (line {line_numbers(group == g)})" if n else "")
+                          for g, n in small.head(5).items())
+        more = f"; and {len(small) - 5} more group(s) like it" if len(small) > 5 else ""
+        raise CohortError(f"{path}: {shown}{more}; at least 2 are needed per group: drop such groups with "
+                          f"--groups or correct the labels")
 
 
 def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[str, str] | None = None,

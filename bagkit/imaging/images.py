@@ -54,7 +54,7 @@ def check_image_size(image, path, max_bytes: int | None = None) -> None:
         raise ImageError(
             f"{path}: the header claims {' × '.join(map(str, shape))} voxels of "
             f"{np.dtype(image.get_data_dtype()).name}, {needed / 2 ** 30:.1f} GiB once read; bagkit reads "
-            f"scans up to {limit / 2 ** 20:.0f} MiB (a 1 mm T1 is about 256³ voxels, 64 MiB). Check that this "
+            f"scans up to {limit / 2 ** 20:.4g} MiB (a 1 mm T1 is about 256³ voxels, 64 MiB). Check that this "
             f"is a single T1 scan; to read larger images set BAGKIT_MAX_IMAGE_MIB (MiB)."
         )
 
