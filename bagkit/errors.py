@@ -22,6 +22,13 @@ class AnalysisError(BagkitError, ValueError):
     """An analysis cannot be run on the data it was given (too few events, a constant covariate, ...)."""
 
 
+class RequestError(AnalysisError):
+    """An analysis the user asked for explicitly (an option they gave) cannot be made as asked.
+
+    Unlike an analysis bagkit chose by default, which is skipped with a note, this stops the run:
+    :func:`bagkit.analyze` lets it through and the CLI exits non-zero."""
+
+
 class PredictorError(BagkitError):
     """A brain-age predictor could not be found, loaded, fitted or run."""
 

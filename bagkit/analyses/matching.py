@@ -7,10 +7,10 @@ import pandas as pd
 
 from bagkit.analyses.table1 import GroupTable, Variable, compare_groups
 from bagkit.cohort import Cohort
-from bagkit.errors import AnalysisError, BagkitError
+from bagkit.errors import AnalysisError, BagkitError, RequestError
 from bagkit.results import concat_tidy
 from bagkit.stats.comparisons import Comparison
-from bagkit.stats.matching import Matching, _default_groups, match_groups
+from bagkit.stats.matching import DEFAULT_COVARIATES, Matching, _default_groups, match_groups
 
 __all__ = ["TABLE2_VARIABLES", "Table2", "MatchingAnalysis", "table2", "run_matching"]
 
@@ -95,17 +95,33 @@ class MatchingAnalysis:
 
 
 def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
-    """The analysis entry: the paper's matching with the user's options (``AnalysisOptions.match_*``)."""
-    groups = tuple(options.match_groups) if options.match_groups else _default_groups(cohort)
-    covariates = tuple(options.match_covariates)
-    lacking = [c for c in covariates if not cohort.has(c)]
-    if lacking:
-        raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, which "
-                            f"the cohort lacks (or holds no values in); choose others with --covariates")
-    common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
-                  replace=options.match_replace, exact=tuple(options.match_exact), m_order=options.match_order,
-                  seed=options.seed)
-    primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
+    """The analysis entry: the paper's matching with the user's options (``AnalysisOptions.match_*``).
+
+    When the user named the groups, the covariates or exact variables, the matching is a request:
+    if it cannot be made (a group the cohort lacks, the same group twice, a covariate that is not a
+    column, too few subjects with every covariate, ...) a :class:`RequestError` stops the run.
+    When everything was bagkit's choice, an :class:`AnalysisError` lets the report skip the section
+    with a note."""
+    asked = [f"--match {','.join(options.match_groups)}" if options.match_groups is not None else "",
+             f"--covariates {','.join(options.match_covariates)}" if options.match_covariates is not None else "",
+             f"--exact {','.join(options.match_exact)}" if options.match_exact else ""]
+    asked = [a for a in asked if a]
+    try:
+        groups = tuple(options.match_groups) if options.match_groups is not None else _default_groups(cohort)
+        covariates = (tuple(options.match_covariates) if options.match_covariates is not None
+                      else DEFAULT_COVARIATES)
+        lacking = [c for c in covariates if not cohort.has(c)]
+        if lacking and options.match_covariates is None:
+            raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, "
+                                f"which the cohort lacks (or holds no values in); choose others with --covariates")
+        common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
+                      replace=options.match_replace, exact=tuple(options.match_exact),
+                      m_order=options.match_order, seed=options.seed)
+        primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
+    except BagkitError as error:
+        if asked and not isinstance(error, RequestError):
+            raise RequestError(f"the matching asked for ({' '.join(asked)}) cannot be made: {error}") from None
+        raise
     notes: list[str] = []
     with_sd = None
     if "brain_age_sd" in covariates:

@@ -3,17 +3,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bagkit.stats.matching import DEFAULT_COVARIATES
-
 __all__ = ["AnalysisOptions"]
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """Everything a user can choose about the analysis (recorded on the provenance page)."""
+    """Everything a user can choose about the analysis (recorded on the provenance page).
+
+    ``None`` for ``match_groups`` and ``match_covariates`` means bagkit's choice (the first two
+    patient groups; :data:`bagkit.stats.matching.DEFAULT_COVARIATES`): a matching bagkit chose that
+    the cohort cannot support is skipped with a note. A value the user gave (groups, covariates,
+    exact variables) is a request: when it cannot be honoured the run stops with a
+    :class:`~bagkit.errors.RequestError`.
+    """
 
     match_groups: tuple[str, str] | None = None  # default: the first two patient groups
-    match_covariates: tuple[str, ...] = DEFAULT_COVARIATES
+    match_covariates: tuple[str, ...] | None = None  # None: DEFAULT_COVARIATES
     match_ratio: int = 1
     match_caliper: float | None = None
     match_replace: bool = False

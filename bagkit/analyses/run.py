@@ -21,7 +21,7 @@ from bagkit.analyses.performance import BrainAgeModel, run_brain_age_model
 from bagkit.analyses.provenance import Provenance, capture_provenance
 from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
-from bagkit.errors import BagkitError
+from bagkit.errors import BagkitError, RequestError
 from bagkit.results import concat_tidy
 
 __all__ = ["AnalysisOptions", "Results", "Skip", "analyze", "ANALYSES"]
@@ -75,7 +75,9 @@ class Results:
 
 # Each further analysis registers here as (section name, function(cohort, options) -> result);
 # the name is the field of Results that holds the result. A function raises BagkitError (or
-# returns None) when the cohort cannot support it; the message becomes the Skip shown in the report.
+# returns None) when the cohort cannot support it; the message becomes the Skip shown in the
+# report. A RequestError (what the user asked for explicitly cannot be made) is not a Skip: it
+# stops the run.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("matching", run_matching),
     ("outcomes", run_outcomes),
@@ -117,6 +119,8 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 result = run(cohort, options)
+        except RequestError:
+            raise  # the user asked for it explicitly: an error, not a skip note
         except BagkitError as error:
             skipped.append(Skip(name, str(error)))
             continue

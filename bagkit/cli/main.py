@@ -14,7 +14,7 @@ from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
 from bagkit.stats.cutoffs import RULES
-from bagkit.stats.matching import M_ORDERS
+from bagkit.stats.matching import DEFAULT_COVARIATES, M_ORDERS
 
 _DEFAULTS = AnalysisOptions()
 
@@ -71,7 +71,8 @@ def cli():
 @click.option("--match", "match_groups", metavar="A,B",
               help="The two groups to propensity-match (default: the first two patient groups).")
 @click.option("--covariates", metavar="C1,C2,...",
-              help=f"Matching covariates (canonical names; default: {','.join(_DEFAULTS.match_covariates)}).")
+              help=f"Matching covariates (canonical names; default: {','.join(DEFAULT_COVARIATES)}). Groups, "
+                   "covariates or exact variables you give must be matchable, or the run stops with an error.")
 @click.option("--ratio", type=click.IntRange(1, 10),
               help=f"Controls per treated (default: {_DEFAULTS.match_ratio}).")
 @click.option("--caliper", type=click.FloatRange(min=0, min_open=True),
@@ -112,6 +113,9 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         match = _csv_list(match_groups)
         if match is not None and len(match) != 2:
             raise click.BadParameter("give exactly two groups, e.g. --match NMOSD,RRMS", param_hint="--match")
+        if covariates is not None and not _csv_list(covariates):
+            raise click.BadParameter("give at least one covariate, e.g. --covariates sex,edss",
+                                     param_hint="--covariates")
         # Only what the user gave overrides AnalysisOptions' defaults (their one source).
         given = dict(match_groups=match, match_covariates=_csv_list(covariates), match_ratio=ratio,
                      match_caliper=caliper, match_replace=replace, match_exact=_csv_list(exact),

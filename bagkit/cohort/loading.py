@@ -53,8 +53,11 @@ def _parse_numeric(frame: pd.DataFrame, column: str, source_name: str, path: Pat
     bad = raw.notna() & values.isna()
     if bad.any():
         examples = ", ".join(repr(v) for v in raw[bad].unique()[:3])
+        comma = raw[bad].str.strip().str.fullmatch(r"[-+]?\d+,\d+").all()
+        hint = (f" (a comma as the decimal mark: write {raw[bad].iloc[0].strip().replace(',', '.')!r})"
+                if comma else "")
         raise CohortError(f"{path}: column '{source_name}' must be numeric; found {examples} "
-                          f"on line(s) {line_numbers(bad)}")
+                          f"on line(s) {line_numbers(bad)}{hint}")
     spec = COLUMNS.get(column)
     if spec and spec.low is not None:
         out = values.notna() & ((values < spec.low) | (values > spec.high))
@@ -75,9 +78,41 @@ def _parse_coded(frame, column, source_name, path, codes: Mapping[str, object], 
     return parsed
 
 
+#: The most groups a cohort may have. A study compares a handful of groups (the paper: 3); a table
+#: with hundreds is almost surely a subject-level column read as ``group``, and each group costs a
+#: Table-1 column and a pass over the table, so more are refused at once (``read_cohort(max_groups=)``).
+MAX_GROUPS = 50
+
+
+def _shown(labels: Sequence[str], limit: int = 10) -> str:
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(str(g) for g in labels[:limit]) + more
+
+
+def _check_group_sizes(group: pd.Series, present: Sequence[str], path: Path, max_groups: int) -> None:
+    """Refuse too many groups and groups with < 2 subjects, vectorised (one pass over the table)."""
+    counts = group.value_counts(sort=False)
+    if len(present) > max_groups:
+        singletons = int((counts < 2).sum())
+        raise CohortError(f"{path}: column 'group' holds {len(present)} different labels (e.g. "
+                          f"{', '.join(repr(g) for g in present[:3])}); at most {max_groups} groups are "
+                          f"analysed ({singletons} label(s) have a single subject). Is 'group' the diagnosis "
+                          f"column? Choose groups with --groups A,B,C, or map your diagnosis column with "
+                          f"--column group=YOURS")
+    small = counts.reindex(list(present), fill_value=0)
+    small = small[small < 2]
+    if len(small):
+        shown = "; ".join(f"group '{g}' has {n} subject" + (f" (line {line_numbers(group == g)})" if n else "")
+                          for g, n in small.head(5).items())
+        more = f"; and {len(small) - 5} more group(s) like it" if len(small) > 5 else ""
+        raise CohortError(f"{path}: {shown}{more}; at least 2 are needed per group: drop such groups with "
+                          f"--groups or correct the labels")
+
+
 def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[str, str] | None = None,
                 labels: Mapping[str, str] | None = None, visits: str | Path | None = None,
-                groups: Sequence[str] | None = None, mapping_file: str | Path | None = None) -> Cohort:
+                groups: Sequence[str] | None = None, mapping_file: str | Path | None = None,
+                max_groups: int = MAX_GROUPS) -> Cohort:
     """Read and validate a cohort table.
 
     Parameters
@@ -90,6 +125,8 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
         the time to it are derived by the paper's rule.
     groups : the groups to analyse, in this order (default: every group, in file order).
     mapping_file : a file giving ``columns`` and ``labels`` (see :func:`read_column_mapping`).
+    max_groups : the most groups a cohort may have (:data:`MAX_GROUPS`); more is refused as implausible
+        (a subject-level column read as ``group``) before any per-group work.
     """
     path = Path(path)
     frame = read_table(path, "cohort")
@@ -155,33 +192,33 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
 
     present = list(dict.fromkeys(data["group"]))
     in_file = set(data["subject_id"])  # visits may cover subjects of groups left out by `groups`
-    if groups is not None:
+    if groups is None:
+        _check_group_sizes(data["group"], present, path, max_groups)
+    else:
         groups = [str(g) for g in groups]
         absent = [g for g in groups if g not in present]
         if absent:
             raise CohortError(f"{path}: group(s) {', '.join(repr(g) for g in absent)} have no subjects; "
-                              f"the groups in the table are: {', '.join(present)}")
+                              f"the groups in the table are: {_shown(present)}")
         data = data[data["group"].isin(groups)]
         present = groups
+        _check_group_sizes(data["group"], present, path, max_groups)
     if control is not None and control not in present:
         raise CohortError(f"control group '{control}' is not among the groups of {path}: "
-                          f"{', '.join(present)}. Name it with --control, or give --no-control.")
-    for g in present:
-        n = int((data["group"] == g).sum())
-        if n < 2:
-            raise CohortError(f"{path}: group '{g}' has {n} subject; at least 2 are needed per group")
+                          f"{_shown(present)}. Name it with --control, or give --no-control.")
 
     if "brain_age" in data:
         data["bag"] = data["brain_age"] - data["age"]
     if "nbv" not in data and {"brain_volume_ml", "icv_ml"} <= set(data.columns):
         data["nbv"] = data["brain_volume_ml"] / data["icv_ml"]
 
-    data = data.reset_index(drop=True)
     notes: list[str] = []
     if visits is not None:
-        data = _attach_visits(data, read_visits(visits), path, visits, in_file)
+        visit_table = read_visits(visits)
+        notes += visit_table.attrs.get("notes", [])
+        data = _attach_visits(data.reset_index(drop=True), visit_table, path, visits, in_file)
     else:
-        data = _derive_followup_columns(data, path)
+        data = _derive_followup_columns(data, path).reset_index(drop=True)
     inputs = {"cohort": str(path)}
     if visits is not None:
         inputs["visits"] = str(visits)
@@ -209,4 +246,14 @@ def _derive_followup_columns(data: pd.DataFrame, path: Path) -> pd.DataFrame:
         if only_one.any():
             raise CohortError(f"{path}: 'worsening' and 'followup_years' must be both given or both empty; "
                               f"line(s) {line_numbers(only_one)} have only one")
+    if "followup_years" in data:
+        # R's survdiff/coxph accept a time of 0 and, when every time is 0, compare the event
+        # proportions as if they were survival (all-zero follow-up gave survdiff p = 1e-6): a time of
+        # 0 carries no follow-up, so it is refused rather than analysed.
+        not_positive = data["followup_years"].notna() & (data["followup_years"] <= 0)
+        if not_positive.any():
+            raise CohortError(f"{path}: column 'followup_years' (time to worsening or to the last visit) must be "
+                              f"greater than 0; found {data.loc[not_positive, 'followup_years'].iloc[0]:g} on "
+                              f"line(s) {line_numbers(not_positive)}. A subject without follow-up has "
+                              f"followup_years and worsening both empty")
     return data

@@ -96,8 +96,10 @@ def _check(marker, event) -> tuple[np.ndarray, np.ndarray]:
         raise AnalysisError("the event must be coded 0/1 (1 = event, e.g. EDSS worsening)")
     n_cases, n_controls = int((event == 1).sum()), int((event == 0).sum())
     if n_cases == 0 or n_controls == 0:
+        why = (f"no events: all {n_controls} subjects censored" if n_cases == 0
+               else f"every one of the {n_cases} subjects had the event: none without it")
         raise AnalysisError(f"ROC needs subjects with and without the event; found {n_cases} with and "
-                            f"{n_controls} without (all-censored data has no events)")
+                            f"{n_controls} without ({why})")
     return marker, event
 
 

@@ -168,6 +168,16 @@ def _survival_data(time, event) -> tuple[np.ndarray, np.ndarray]:
     return time, event
 
 
+def _require_positive_times(time: np.ndarray, name: str) -> None:
+    """Refuse follow-up times ≤ 0 in a comparison. R's survdiff and coxph accept them; with every time
+    0 survdiff compares the event proportions as if they were survival and reports a "significant" p
+    (chi-square 23.4, p = 1e-6 for 20/20 vs 5/20 events, all at time 0): a time of 0 is no follow-up."""
+    not_positive = int((np.asarray(time, float) <= 0).sum())
+    if not_positive:
+        raise AnalysisError(f"{name}: {not_positive} of {len(time)} follow-up time(s) are ≤ 0; the time to "
+                            f"worsening or censoring must be > 0 (leave subjects without follow-up out)")
+
+
 def logrank(time, event, strata) -> tuple[float, int, float]:
     """Log-rank chi-square, its degrees of freedom and p, as ``survdiff`` (ρ = 0)."""
     from lifelines.statistics import multivariate_logrank_test
@@ -228,6 +238,7 @@ def compare_strata(time, event, strata, subset: str = "all", term: str = "bag", 
     strata = np.asarray(strata, dtype=object)
     keep = ~(np.isnan(time) | np.isnan(event_all) | pd.isna(strata))
     time, event_all, strata = time[keep], event_all[keep], strata[keep]
+    _require_positive_times(time, f"{subset}: Kaplan–Meier/log-rank")
     levels = list(order) if order is not None else [str(v) for v in pd.unique(strata)]
     present = [lv for lv in levels if (strata == lv).any()]
     if len(present) < 2:
@@ -411,6 +422,7 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
     name = f"{subset}: Cox model" + (f" of {', '.join(design.columns)}" if kind == "univariable" else "")
     if n == 0:
         raise AnalysisError(f"{name}: no subjects with follow-up and complete covariates")
+    _require_positive_times(frame["__time"].to_numpy(), name)
     if events < min_events:
         raise AnalysisError(f"{name}: {events} event(s) among {n} subjects; at least {min_events} are needed "
                             f"to fit a Cox model" + (" (all censored)" if events == 0 else ""))
