@@ -10,11 +10,19 @@ into :class:`~bagkit.errors.RBridgeError`.
 
 R functions called this way return a named list; it comes back as a ``dict`` of
 pandas DataFrames, numpy arrays and Python scalars (length-1 vectors).
+
+Ctrl-C while R runs: Python's own SIGINT handler would raise KeyboardInterrupt inside
+whichever rpy2 callback R happens to call next, where cffi prints "Exception ignored from
+cffi callback" and R simply runs on. So while R runs, SIGINT is only recorded (and R is
+asked to stop at its next interrupt check through ``R_interrupts_pending``); once R has
+returned, :func:`run_r` raises KeyboardInterrupt in Python, where it stops the run.
 """
 from __future__ import annotations
 
 import functools
 import os
+import signal
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -105,6 +113,43 @@ def r_versions(*packages: str) -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _rlib():
+    from rpy2.rinterface_lib import openrlib
+
+    return openrlib.rlib
+
+
+class _InterruptsWhileR:
+    """While R runs (main thread only): record SIGINT instead of raising it inside an rpy2
+    callback, ask R to stop at its next check; on leaving, raise KeyboardInterrupt if one came."""
+
+    def __enter__(self):
+        self.received = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.received = True
+        try:
+            _rlib().R_interrupts_pending = 1
+        except Exception:  # R not loaded: nothing to ask
+            pass
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.received:
+            try:
+                _rlib().R_interrupts_pending = 0  # a pending request must not stop the next R call
+            except Exception:
+                pass
+            raise KeyboardInterrupt from None
+        return False
+
+
 def _to_r(value: Any):
     if isinstance(value, pd.DataFrame):
         frame = value.copy()
@@ -155,7 +200,7 @@ def run_r(function: str, script: str, **arguments: Any) -> Any:
     if r_function is None:
         raise RBridgeError(f"R function {function} not found in {script}")
     try:
-        with localconverter(converter):
+        with _InterruptsWhileR(), localconverter(converter):
             r_args = robjects.vectors.ListVector({k: _to_r(v) for k, v in arguments.items()}) \
                 if arguments else robjects.vectors.ListVector({})
             out = bridge.bagkit_call(r_function, r_args)
