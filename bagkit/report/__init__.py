@@ -6,6 +6,7 @@ in :data:`SECTIONS` in the order the paper presents them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,7 +21,7 @@ from bagkit.report import outcomes as outcomes_section
 from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
 from bagkit.report import table1 as table1_section
-from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph
+from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph, unsupported_text
 
 __all__ = ["write_outputs", "build_pdf", "Written", "SECTIONS"]
 
@@ -75,6 +76,8 @@ def _keep_captions(flow: list) -> list:
 def build_pdf(results, path: Path, figures_dir: Path, progress: Callable[[str], None] | None = None) -> None:
     say = progress or (lambda message: None)
     cohort = results.cohort
+    for sentence in unsupported_text([*cohort.groups, cohort.control or ""]):
+        warnings.warn(sentence, stacklevel=2)
     story = [paragraph("Brain age gap analysis", "title"),
              paragraph(f"Cohort: {Path(cohort.source).name if cohort.source else 'in memory'} · "
                        f"{len(cohort)} subjects · groups: {', '.join(cohort.groups)} · control: "
