@@ -299,11 +299,10 @@ def output_folder(out, inputs: Iterable = (), force: bool = False, written_by: s
     was cleaned is appended to ``notes``."""
     out = Path(out)
     inputs = list(inputs)
-    check_output_folder(out, inputs, force)  # refusals first, before anything changes
-    cleaned = clean_stale_staging(out)
+    cleaned = clean_stale_staging(out)  # only bagkit's own leftovers; a parked output is put back first
     if notes is not None:
         notes.extend(cleaned)
-    out = check_output_folder(out, inputs, force)  # again: a parked output may have been put back
+    out = check_output_folder(out, inputs, force)
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
