@@ -82,7 +82,8 @@ def _script(name: str):
     if not path.is_file():
         raise RBridgeError(f"R script {name} not found in {path.parent}")
     try:
-        return STAP(path.read_text(encoding="utf-8"), name.removesuffix(".R"))
+        with _InterruptsWhileR():
+            return STAP(path.read_text(encoding="utf-8"), name.removesuffix(".R"))
     except RRuntimeError as error:
         raise RBridgeError(f"R could not load {path}: {error}") from None
 
@@ -90,7 +91,8 @@ def _script(name: str):
 def require_r_packages(*names: str) -> None:
     """Raise a clear error naming the Debian package when an R package is missing."""
     bridge = _script("bridge.R")
-    missing = [n for n in names if not bool(bridge.bagkit_has_package(n)[0])]
+    with _InterruptsWhileR():
+        missing = [n for n in names if not bool(bridge.bagkit_has_package(n)[0])]
     if missing:
         packages = " ".join(_DEBIAN.get(n, f"r-cran-{n.lower()}") for n in missing)
         raise RBridgeError(f"R package(s) {', '.join(missing)} not installed; install them with "
@@ -106,10 +108,11 @@ def r_versions(*packages: str) -> dict[str, str]:
     """R's version and the versions of the given R packages (for the provenance page)."""
     robjects = _rpy2()[0]
     bridge = _script("bridge.R")
-    out = {"R": str(robjects.r("R.version.string")[0])}
-    for name in packages:
-        version = bridge.bagkit_package_version(name)[0]
-        out[name] = str(version) if version is not robjects.NA_Character else "not installed"
+    with _InterruptsWhileR():
+        out = {"R": str(robjects.r("R.version.string")[0])}
+        for name in packages:
+            version = bridge.bagkit_package_version(name)[0]
+            out[name] = str(version) if version is not robjects.NA_Character else "not installed"
     return out
 
 
@@ -124,10 +127,16 @@ class _InterruptsWhileR:
     """While R runs (main thread only): record SIGINT instead of raising it inside an rpy2
     callback, ask R to stop at its next check; on leaving, raise KeyboardInterrupt if one came."""
 
+    _NOT_SET = object()
+
     def __enter__(self):
         self.received = False
-        self.previous = None
+        self.previous = self._NOT_SET
         if threading.current_thread() is threading.main_thread():
+            try:
+                _rlib()  # imported now, not inside the handler
+            except Exception:
+                pass
             self.previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
@@ -139,8 +148,8 @@ class _InterruptsWhileR:
             pass
 
     def __exit__(self, exc_type, exc, traceback):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        if self.previous is not self._NOT_SET:  # None: a handler not set from Python; fall back to the default
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self.previous is None else self.previous)
         if self.received:
             try:
                 _rlib().R_interrupts_pending = 0  # a pending request must not stop the next R call

@@ -186,6 +186,8 @@ def test_staging_of_killed_runs_is_cleaned_and_a_parked_output_put_back(tmp_path
     lookalike = tmp_path / ".report.bagkit-new.cccccccc"                # no marker: not bagkit's
     lookalike.mkdir()
     (lookalike / "x").write_text("x")
+    legacy = tmp_path / ".report.old.a1b2c3d4"   # an older bagkit's staging (no marker): named, kept
+    legacy.mkdir()
     # killed between "move the old output aside" and "move the new one in": the old one is put back
     parked = _staging(tmp_path, "report", "old", dead, "dddddddd")
     _write(parked / "report", {"results.csv": "previous"})
@@ -193,7 +195,8 @@ def test_staging_of_killed_runs_is_cleaned_and_a_parked_output_put_back(tmp_path
     assert (tmp_path / "report" / "results.csv").read_text() == "previous"
     assert any("put back the previous output" in d for d in done)
     assert not new.exists() and not parked.exists()
-    assert live.exists() and other.exists() and (lookalike / "x").read_text() == "x"
+    assert live.exists() and other.exists() and (lookalike / "x").read_text() == "x" and legacy.exists()
+    assert any(".report.old.a1b2c3d4: left alone" in d for d in done)
     # the next run cleans by itself, then needs --force to replace the restored output
     new2 = _staging(tmp_path, "report", "new", dead, "eeeeeeee")
     with pytest.raises(OutputExistsError, match="--force"):

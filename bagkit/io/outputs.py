@@ -213,7 +213,13 @@ def clean_stale_staging(out) -> list[str]:
         candidates = sorted(parent.iterdir())
     except OSError:
         return done
+    legacy = re.compile(rf"^\.{re.escape(out.name)}\.(old\.)?[a-z0-9_]{{8}}$")
     for folder in candidates:
+        if legacy.match(folder.name) and folder.is_dir():
+            done.append(f"{parent / folder.name}: left alone; it looks like the staging folder of an "
+                        f"interrupted run of an older bagkit (without a .bagkit-staging marker) — delete "
+                        f"it yourself if it is")
+            continue
         match = _STAGING_NAME.match(folder.name)
         if not match or match["name"] != out.name or folder.is_symlink() or not folder.is_dir():
             continue
@@ -284,7 +290,7 @@ class _SignalsHeld:
 
     def __exit__(self, *exc):
         for number, handler in self.previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
         for number in self.received:
             signal.raise_signal(number)
         return False

@@ -113,13 +113,12 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
     """
     import csv
 
-    say = progress or (lambda message: None)
     out = Path(out)
     notes: list[str] = []
     with output_folder(out, inputs=_inputs(results), force=force, written_by=f"bagkit {_version()}",
                        notes=notes) as staging:
-        for note in notes:
-            say(note)
+        for note in notes:  # what killed runs had left beside out
+            warnings.warn(note, stacklevel=2)
         figures_dir = staging / "figures"
         figures_dir.mkdir()
         spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
