@@ -158,6 +158,8 @@ def test_an_output_folder_that_cannot_be_created_is_a_clear_error(tmp_path):
         check_output_folder(afile / "report")
     with pytest.raises(OutputExistsError, match="is not a folder"):
         check_output_folder(afile, force=True)
+    with pytest.raises(OutputError, match=r"cannot create the predictions .*cohort\.csv is a file"):
+        checked_output(afile / "sub" / "p.csv", what="predictions")
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "elsewhere")
     with pytest.raises(OutputExistsError, match="symbolic link"):

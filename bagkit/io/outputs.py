@@ -66,7 +66,19 @@ def checked_output(path, inputs: Iterable = (), force: bool = False, what: str =
         raise OutputExistsError(f"{out}: is a folder; the {what} must be a file path.")
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; choose another path or pass --force (force=True) to replace it.")
+    _check_creatable(out, what)
     return out
+
+
+def _check_creatable(out: Path, what: str) -> None:
+    """Refuse, with a message, a path below a file or in a folder bagkit may not write in."""
+    ancestor = out.resolve().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot create the {what} {out}: {ancestor} is a file, not a folder.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create the {what} {out}: no permission to write in {ancestor}.")
 
 
 @contextlib.contextmanager
@@ -174,13 +186,7 @@ def check_output_folder(out, inputs: Iterable = (), force: bool = False, what: s
                 + ". --force replaces only a folder bagkit wrote; move those away or choose another "
                   "folder with -o.")
         return out
-    ancestor = resolved.parent
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise OutputError(f"cannot create the {what} {out}: {ancestor} is a file, not a folder.")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot create the {what} {out}: no permission to write in {ancestor}.")
+    _check_creatable(out, what)
     return out
 
 
