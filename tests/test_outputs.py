@@ -218,3 +218,26 @@ def test_a_failed_or_interrupted_write_leaves_the_previous_output(tmp_path):
                 (staging / "results.csv").write_text("half")
                 raise failure
         assert tree(out) == before and _hidden(tmp_path) == []
+
+
+def test_a_run_killed_mid_write_is_cleaned_up_by_the_next(tmp_path):
+    out = tmp_path / "report"
+    _write(out, {"results.csv": "previous"})
+    before = tree(out)
+    code = ("import sys, time\nfrom bagkit.io.outputs import output_folder\n"
+            f"with output_folder({str(out)!r}, force=True) as staging:\n"
+            "    (staging / 'results.csv').write_text('half')\n"
+            "    print('writing', flush=True)\n"
+            "    time.sleep(600)\n")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert process.stdout.readline().strip() == "writing"
+        left = _hidden(tmp_path)
+        assert len(left) == 1 and left[0].startswith(".report.bagkit-new.")
+    finally:
+        process.kill()  # SIGKILL: no clean-up of its own
+        process.wait()
+    assert _hidden(tmp_path) == left and tree(out) == before
+    _write(out, {"results.csv": "next"}, force=True)
+    assert _hidden(tmp_path) == [] and (out / "results.csv").read_text() == "next"
