@@ -193,7 +193,7 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
     """Train a predictor on the controls of COHORT_FILE (columns group, age, scan)."""
     from bagkit.predictors import get_predictor
 
-    _output(out, [cohort_file], force, "model")  # before hours of training, not after
+    _output(out, [cohort_file], True, "model")  # never an input or a folder (an existing file: below)
     frame = _read_table(cohort_file)
     missing = [c for c in ("group", "age", "scan") if c not in frame.columns]
     if missing:
@@ -219,9 +219,8 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
     scans = [str(p if Path(p).is_absolute() else base / p) for p in controls["scan"].astype(str)]
     try:
         predictor = get_predictor(predictor_name, **options)
-        final = getattr(predictor, "model_path", Path)(out)
-        if Path(final) != Path(out):  # the predictor adds a suffix (gpr: .npz): check the file it will write
-            _output(final, [cohort_file], force, "model")
+        # before hours of training, not after: the file save() will write (gpr adds .npz)
+        _output(getattr(predictor, "model_path", Path)(out), [cohort_file], force, "model")
         predictor.fit(scans, controls["age"].astype(float).to_numpy())
         written = predictor.save(out)
     except BagkitError as error:
