@@ -10,8 +10,13 @@ class CohortError(BagkitError, ValueError):
     """The cohort table (or the visits table) does not meet the contract."""
 
 
-class OutputExistsError(BagkitError, FileExistsError):
-    """An output already exists (or would overwrite an input) and replacing it was not asked for."""
+class OutputError(BagkitError, OSError):
+    """An output cannot be written where it was asked for (a path below a file, no permission, ...)."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """An output already exists (or would overwrite an input, or holds what bagkit did not write)
+    and replacing it was not asked for or is refused."""
 
 
 class RBridgeError(BagkitError, RuntimeError):

@@ -1,6 +1,7 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -13,6 +14,7 @@ from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
+from bagkit.io.outputs import check_output_folder
 from bagkit.stats.cutoffs import RULES
 from bagkit.stats.matching import DEFAULT_COVARIATES, M_ORDERS
 
@@ -48,9 +50,47 @@ class _Progress:
             click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {message}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+class _BagkitGroup(click.Group):
+    """The main group: whatever a command raises reaches the user as one line, never a traceback.
+
+    Ctrl-C → "interrupted", exit 130 (outputs are swapped into place only at the very end, so an
+    interrupted run leaves earlier outputs as they were); a BagkitError → its message, exit 1;
+    an OSError → the file and the system's reason, exit 1; anything else → a short message that
+    points at ``--debug`` (or BAGKIT_DEBUG=1), which shows the traceback instead.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\nbagkit: interrupted; nothing more was written, and outputs not reported as "
+                       "written above are as they were.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
+        except Exception as error:
+            if ctx.params.get("debug") or os.environ.get("BAGKIT_DEBUG", "") not in ("", "0"):
+                raise
+            raise click.ClickException(_message(error)) from None
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, BagkitError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+        return f"{where + ': ' if where else ''}{error.strerror} (run with --debug for the traceback)"
+    return (f"unexpected {type(error).__name__}: {error} — this is a bug in bagkit; please report it with "
+            f"the traceback that `bagkit --debug ...` shows.")
+
+
+@click.group(cls=_BagkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(bagkit.__version__, prog_name="bagkit")
-def cli():
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an unexpected error (also: BAGKIT_DEBUG=1).")
+def cli(debug):
     """bagkit: brain-age-gap analyses from a cohort table to a PDF report (the paper's Tables 1-3)."""
 
 
@@ -99,6 +139,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     if predictor_name is None and (weights or model or params):
         raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
     try:
+        # refusals about the output folder come before minutes of work, not after
+        check_output_folder(out, inputs=[cohort_file, visits, mapping], force=force)
         say(f"reading {cohort_file}")
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
                                     columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),

@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from bagkit.errors import BagkitError
+from bagkit.errors import BagkitError, PredictorError
 from bagkit.io.outputs import atomic_output, checked_output
+from bagkit.io.tables import line_numbers, spreadsheet_safe_frame
 
 
 def _read_table(path: str, what: str, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -62,9 +63,19 @@ def _make_predictor(name: str, model: str | None, weights: str | None, params: d
         raise click.UsageError("give --weights or --model, not both (--model is a file written by `bagkit train`).")
     if weights is not None:
         params = {**params, "weights": weights}
-    predictor = get_predictor(name, **params) if model is None else load_predictor(name, model, **params)
-    predictor.check()
-    return predictor
+    try:
+        predictor = get_predictor(name, **params) if model is None else load_predictor(name, model, **params)
+        predictor.check()
+        return predictor
+    except BagkitError:
+        raise
+    except Exception as error:  # a plug-in's own failure on a bad file: name the file, no traceback
+        given = model or weights
+        lines = str(error).strip().splitlines() or [""]
+        detail = " ".join(line.strip() for line in lines[:2]) + (f" … ({len(lines) - 2} more lines)"
+                                                                if len(lines) > 2 else "")
+        raise PredictorError(f"{given + ': ' if given else ''}the {name!r} predictor could not be set up "
+                             f"from it ({type(error).__name__}: {detail}).") from error
 
 
 def _fail(error: BagkitError):
@@ -162,7 +173,7 @@ def predict_command(cohort_file, predictor_name, weights, model, params, cache_d
     except BagkitError as error:
         _fail(error)
     with atomic_output(out) as tmp:
-        result.to_csv(tmp, index=False)
+        spreadsheet_safe_frame(result).to_csv(tmp, index=False)
     click.echo(f"wrote {out} ({len(result) - len(failed)} predicted, {len(failed)} failed)")
 
 
@@ -188,7 +199,7 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
     from bagkit.predictors import get_predictor
     from bagkit.predictors.registry import predictor_class
 
-    _output(out, [cohort_file], force, "model")  # before hours of training, not after
+    _output(out, [cohort_file], True, "model")  # never an input or a folder (an existing file: below)
     frame = _read_table(cohort_file, "cohort", numeric=("age",))
     missing = [c for c in ("group", "age", "scan") if c not in frame.columns]
     if missing:
@@ -214,6 +225,8 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
         if quiet and "progress" in predictor_class(predictor_name)._param_names():
             options["progress"] = False
         predictor = get_predictor(predictor_name, **options)
+        # before hours of training, not after: the file save() will write (gpr adds .npz)
+        _output(getattr(predictor, "model_path", Path)(out), [cohort_file], force, "model")
         predictor.fit(scans, controls["age"].astype(float).to_numpy())
         written = predictor.save(out)
     except BagkitError as error:
@@ -243,6 +256,17 @@ def lesion_fill_command(t1, mask, out, wm_mask, seed, force):
     click.echo(f"wrote {written}")
 
 
+def _numbers(values: pd.Series, path, column: str) -> pd.Series:
+    """``values`` as floats; a clear error naming the file, column and lines of text that is not a number."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in values[bad].astype(str).unique()[:3])
+        raise click.ClickException(f"{path}: column {column!r} must hold numbers; line(s) {line_numbers(bad)} "
+                                   f"hold {examples}. Fix those cells or leave them empty.")
+    return numbers
+
+
 @click.command("compare")
 @click.argument("a_csv", type=click.Path(exists=True, dir_okay=False))
 @click.argument("b_csv", type=click.Path(exists=True, dir_okay=False))
@@ -265,6 +289,7 @@ def compare_command(a_csv, b_csv, column, labels, plot, out, force):
     for path, frame in ((a_csv, a), (b_csv, b)):
         if column not in frame.columns:
             raise click.ClickException(f"{path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}).")
+        frame[column] = _numbers(frame[column], path, column)
     names = tuple(labels.split(",", 1)) if labels else (Path(a_csv).stem, Path(b_csv).stem)
     if len(names) != 2:
         raise click.BadParameter("give two labels, e.g. raw,filled", param_hint="--labels")
@@ -282,7 +307,7 @@ def compare_command(a_csv, b_csv, column, labels, plot, out, force):
     click.echo(result.describe())
     if out:
         with atomic_output(out) as tmp:
-            result.tidy().to_csv(tmp, index=False)
+            spreadsheet_safe_frame(result.tidy()).to_csv(tmp, index=False)
         click.echo(f"wrote {out}")
     if plot:
         ax = plot_bland_altman(result)

@@ -144,3 +144,32 @@ def line_numbers(mask: pd.Series, limit: int = 8) -> str:
     lines = [str(int(i) + 2) for i in mask.index[np.asarray(mask, dtype=bool)]]
     more = f" and {len(lines) - limit} more" if len(lines) > limit else ""
     return ", ".join(lines[:limit]) + more
+
+
+
+#: what makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """``value`` as a CSV cell a spreadsheet will not run: text beginning with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return gets a leading ``'`` (OWASP's advice for CSV
+    injection). Numbers (also ``-1.5`` written as text) and other values are returned unchanged."""
+    if not isinstance(value, str) or len(value) < 2 or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value  # a negative number is not a formula
+    except ValueError:
+        return "'" + value
+
+
+def spreadsheet_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names went through :func:`spreadsheet_safe`
+    (numeric columns untouched): write every CSV bagkit hands to a person through it."""
+    safe = frame.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(spreadsheet_safe)
+    safe.columns = [spreadsheet_safe(str(c)) if isinstance(c, str) else c for c in safe.columns]
+    return safe

@@ -205,6 +205,12 @@ class BrainAgePredictor:
         raise PredictorError(f"predictor {self.name!r} does not support saving.")
 
     @classmethod
+    def model_path(cls, path) -> Path:
+        """The file :meth:`save` writes when asked for ``path`` (override it when ``save`` adds a
+        suffix): ``bagkit train`` checks that file before training, so none is overwritten unasked."""
+        return Path(path)
+
+    @classmethod
     def load(cls, path, **overrides) -> "BrainAgePredictor":
         """A predictor from a file written by :meth:`save` (or the predictor's own weights format).
 

@@ -6,23 +6,22 @@ in :data:`SECTIONS` in the order the paper presents them.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate
 
-from bagkit.errors import OutputExistsError
+from bagkit.io.outputs import output_folder
+from bagkit.io.tables import spreadsheet_safe, spreadsheet_safe_frame
 from bagkit.report import format as fmt
 from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
 from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
 from bagkit.report import table1 as table1_section
-from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph
+from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph, unsupported_text
 
 __all__ = ["write_outputs", "build_pdf", "Written", "SECTIONS"]
 
@@ -77,6 +76,8 @@ def _keep_captions(flow: list) -> list:
 def build_pdf(results, path: Path, figures_dir: Path, progress: Callable[[str], None] | None = None) -> None:
     say = progress or (lambda message: None)
     cohort = results.cohort
+    for sentence in unsupported_text([*cohort.groups, cohort.control or ""]):
+        warnings.warn(sentence, stacklevel=2)
     story = [paragraph("Brain age gap analysis", "title"),
              paragraph(f"Cohort: {Path(cohort.source).name if cohort.source else 'in memory'} · "
                        f"{len(cohort)} subjects · groups: {', '.join(cohort.groups)} · control: "
@@ -103,41 +104,36 @@ def _inputs(results) -> list[Path]:
 def write_outputs(results, out, force: bool = False, progress: Callable[[str], None] | None = None) -> Written:
     """Write report.pdf, table1.csv, results.csv and figures/*.png into ``out``, atomically.
 
-    Everything is written into a fresh sibling folder first and moved into place at the end, so a
-    failure leaves any earlier ``out`` untouched. An existing ``out`` is replaced only with
-    ``force=True``, and never when an input file lies inside it.
+    Everything is written into a hidden sibling folder first and swapped into place at the end
+    (:func:`bagkit.io.outputs.output_folder`), so a failure or an interrupt leaves any earlier
+    ``out`` untouched. An existing ``out`` is replaced only with ``force=True`` and only when
+    bagkit wrote it (its ``.bagkit-output`` marker lists everything in it, unchanged); never the
+    current folder or one holding it, never a folder with an input inside. Text cells of the
+    CSVs are escaped against spreadsheet formulas (:func:`bagkit.io.tables.spreadsheet_safe`).
     """
+    import csv
+
     out = Path(out)
-    if out.exists():
-        if not force:
-            raise OutputExistsError(f"output folder {out} already exists; choose another with -o, or "
-                                    f"replace it with --force")
-        if not out.is_dir():
-            raise OutputExistsError(f"{out} exists and is not a folder; refusing to replace it")
-        resolved = out.resolve()
-        inside = [p for p in _inputs(results) if resolved in p.parents]
-        if inside:
-            raise OutputExistsError(f"refusing to replace {out}: it holds the input {inside[0]}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    notes: list[str] = []
+    with output_folder(out, inputs=_inputs(results), force=force, written_by=f"bagkit {_version()}",
+                       notes=notes) as staging:
+        for note in notes:  # what killed runs had left beside out
+            warnings.warn(note, stacklevel=2)
         figures_dir = staging / "figures"
         figures_dir.mkdir()
-        results.tidy().to_csv(staging / "results.csv", index=False, float_format="%.17g")
+        spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
         rows = fmt.table_rows(results.table1)
-        import csv
         with open(staging / "table1.csv", "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows([[v.replace("\n", "; ") for v in row] for row in rows])
+            csv.writer(handle).writerows([[spreadsheet_safe(v.replace("\n", "; ")) for v in row] for row in rows])
         build_pdf(results, staging / "report.pdf", figures_dir, progress)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     figures = tuple(sorted((out / "figures").glob("*.png")))
     return Written(out, out / "report.pdf", out / "results.csv", out / "table1.csv", figures)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bagkit")
+    except PackageNotFoundError:
+        return "(version unknown)"

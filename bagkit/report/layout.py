@@ -38,6 +38,28 @@ def fonts() -> tuple[str, str]:
     return "DejaVuSans", "DejaVuSans-Bold"
 
 
+def unsupported_text(texts) -> list[str]:
+    """One sentence per piece of user text the PDF cannot show as written: characters the font
+    (DejaVu Sans) has no glyph for are drawn as empty boxes, and right-to-left scripts (Hebrew,
+    Arabic, ...) are drawn left to right, letter by letter, without Arabic joining — reportlab
+    does no bidirectional layout or shaping. The CSVs keep such text exactly."""
+    import unicodedata
+
+    regular, _ = fonts()
+    glyphs = pdfmetrics.getFont(regular).face.charToGlyph
+    sentences = []
+    for text in dict.fromkeys(str(t) for t in texts):
+        missing = sorted({ch for ch in text if ord(ch) not in glyphs and not ch.isspace()
+                          and unicodedata.category(ch)[0] != "C"})
+        if missing:
+            sentences.append(f"the PDF font has no glyph for {' '.join(missing)} (in {text!r}): drawn as "
+                             f"boxes in report.pdf; the CSVs keep the text exactly")
+        if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):
+            sentences.append(f"{text!r} is right-to-left text: report.pdf draws it left to right (letters "
+                             f"in reverse reading order, Arabic unjoined); the CSVs keep it exactly")
+    return sentences
+
+
 @functools.lru_cache(maxsize=None)
 def styles() -> dict[str, ParagraphStyle]:
     regular, bold = fonts()
@@ -64,13 +86,37 @@ def paragraph(text, style: str = "body", markup: bool = False) -> Paragraph:
     return Paragraph(body, styles()[style])
 
 
+#: the tallest a table cell may be: taller text (a 500-character group label, say) is shortened
+#: with "…" so that no row outgrows a page; the CSVs keep every label whole
+MAX_CELL_HEIGHT = CONTENT_HEIGHT / 8
+CELL_PADDING = 2 * 2.5
+
+
+def fitted_cell(text, style: str, width: float, max_height: float = MAX_CELL_HEIGHT) -> Paragraph:
+    """A table cell of ``text`` (escaped) no taller than ``max_height`` at ``width``: text that
+    would be taller is cut at the longest prefix that fits, ending in "…"."""
+    text = str(text)
+    cell = paragraph(text, style)
+    inner = max(width - CELL_PADDING, 1.0)
+    if cell.wrap(inner, CONTENT_HEIGHT)[1] <= max_height:
+        return cell
+    low, high = 0, len(text)  # the longest prefix that fits lies in [low, high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if paragraph(text[:middle] + "…", style).wrap(inner, CONTENT_HEIGHT)[1] <= max_height:
+            low = middle
+        else:
+            high = middle
+    return paragraph(text[:low].rstrip() + "…", style)
+
+
 def paper_table(rows: list[list[str]], col_widths: list[float], section_rows: set[int] = frozenset(),
                 header_rows: int = 1) -> Table:
     """A three-line table as journals set them: rule above and below the header and at the end."""
     cells = []
     for i, row in enumerate(rows):
         style = "cell_bold" if i < header_rows or i in section_rows else "cell"
-        cells.append([paragraph(value, style) for value in row])
+        cells.append([fitted_cell(value, style, width) for value, width in zip(row, col_widths)])
     table = Table(cells, colWidths=col_widths, repeatRows=header_rows, hAlign="LEFT")
     commands = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),

@@ -166,9 +166,7 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         """Write an ``.npz`` of plain arrays (no pickles), atomically."""
         if getattr(self, "gp_", None) is None:
             raise PredictorError("nothing to save: the GP predictor is not fitted.")
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
+        path = self.model_path(path)
         params = dict(self.get_params())
         params["input_shape"] = [int(s) for s in params["input_shape"]]
         with atomic_output(path) as tmp:
@@ -184,6 +182,12 @@ class GaussianProcessBrainAge(BrainAgePredictor):
                 kernel_theta=self.kernel_theta_,
             )
         return path
+
+    @classmethod
+    def model_path(cls, path) -> Path:
+        """``path`` with ``.npz`` added unless it ends so (what :meth:`save` writes)."""
+        path = Path(path)
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
     @classmethod
     def _load(cls, path: Path) -> "GaussianProcessBrainAge":
