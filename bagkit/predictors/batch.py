@@ -1,6 +1,7 @@
 """Cohort-wide prediction with the content-addressed cache."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -22,23 +23,48 @@ def _cache_path(cache_dir: Path, predictor_name: str, scan_digest: str, predicto
     return cache_dir / predictor_name / f"{key}.json"
 
 
-def predict_cohort(
-    frame: pd.DataFrame,
-    predictor,
-    base_dir=".",
-    cache_dir=None,
-    progress: bool = True,
-    batch_size: int = 8,
-) -> pd.DataFrame:
-    """Predict brain age for every subject of a cohort table with a ``scan`` column.
+def read_cached(cache_dir: Path, predictor_name: str, scan_digest: str,
+                predictor_digest: str) -> tuple[float, float] | None:
+    """The cached (brain_age, brain_age_sd) of a scan, or None when absent or damaged."""
+    cached = _cache_path(cache_dir, predictor_name, scan_digest, predictor_digest)
+    if not cached.is_file():
+        return None
+    try:
+        stored = json.loads(cached.read_text())
+        return float(stored["brain_age"]), float(stored["brain_age_sd"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a damaged cache entry: predict again
 
-    ``scan`` paths are relative to ``base_dir`` (the folder of the cohort table).
-    Returns a frame indexed like ``frame`` with ``brain_age``, ``brain_age_sd`` and
-    ``prediction_error`` (empty when the scan was predicted; otherwise what went
-    wrong, e.g. a corrupt file) — a bad scan never stops the batch. With
-    ``cache_dir``, each prediction is stored under (scan file hash, predictor name,
-    predictor fingerprint), so a second run reads them back instead of predicting.
-    """
+
+def write_cached(cache_dir: Path, predictor_name: str, scan_digest: str, predictor_digest: str,
+                 brain_age: float, brain_age_sd: float, scan_path) -> Path:
+    """Store one prediction in the cache, atomically (a reader never sees half an entry)."""
+    target = _cache_path(cache_dir, predictor_name, scan_digest, predictor_digest)
+    with atomic_output(target) as tmp:
+        tmp.write_text(json.dumps({
+            "brain_age": float(brain_age), "brain_age_sd": float(brain_age_sd),
+            "scan": str(scan_path), "predictor": predictor_name,
+        }))
+    return target
+
+
+@dataclasses.dataclass
+class PredictionPlan:
+    """What a cohort-wide prediction has to do: ``out`` (the result frame, with the cached
+    predictions and the per-subject errors found so far filled in) and ``todo`` (row label,
+    scan path, scan digest) of the scans still to predict. Shared by the serial and the
+    distributed paths, so both read the same cache entries."""
+
+    predictor: Any
+    name: str
+    cache: Path | None
+    predictor_digest: str
+    out: pd.DataFrame
+    todo: list[tuple[Any, Path, str]]
+
+
+def plan_prediction(frame: pd.DataFrame, predictor, base_dir=".", cache_dir=None) -> PredictionPlan:
+    """Check the table, resolve the predictor, and look every scan up in the cache."""
     if "scan" not in frame.columns:
         raise BagkitError(
             "the cohort table has no 'scan' column; add one with the T1 NIfTI path of each subject "
@@ -68,17 +94,47 @@ def predict_cohort(
             out.at[label, "prediction_error"] = f"scan file not found: {path}"
             continue
         digest = file_hash(path) if cache is not None else ""
-        if cache is not None:
-            cached = _cache_path(cache, name, digest, predictor_digest)
-            if cached.is_file():
-                try:
-                    stored = json.loads(cached.read_text())
-                    out.at[label, "brain_age"] = float(stored["brain_age"])
-                    out.at[label, "brain_age_sd"] = float(stored["brain_age_sd"])
-                    continue
-                except (ValueError, KeyError, TypeError):
-                    pass  # a damaged cache entry: predict again
+        stored = read_cached(cache, name, digest, predictor_digest) if cache is not None else None
+        if stored is not None:
+            out.at[label, "brain_age"], out.at[label, "brain_age_sd"] = stored
+            continue
         todo.append((label, path, digest))
+    return PredictionPlan(predictor, name, cache, predictor_digest, out, todo)
+
+
+
+def predict_cohort(
+    frame: pd.DataFrame,
+    predictor,
+    base_dir=".",
+    cache_dir=None,
+    progress: bool = True,
+    batch_size: int = 8,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Predict brain age for every subject of a cohort table with a ``scan`` column.
+
+    ``scan`` paths are relative to ``base_dir`` (the folder of the cohort table).
+    Returns a frame indexed like ``frame`` with ``brain_age``, ``brain_age_sd`` and
+    ``prediction_error`` (empty when the scan was predicted; otherwise what went
+    wrong, e.g. a corrupt file) — a bad scan never stops the batch. With
+    ``cache_dir``, each prediction is stored under (scan file hash, predictor name,
+    predictor fingerprint), so a second run reads them back instead of predicting.
+
+    With ``scheduler`` (a Dask scheduler address or scheduler file) or ``workers`` (a local
+    cluster of that many processes), the scans are predicted as Dask distributed tasks by
+    :func:`bagkit.predictors.distributed.predict_cohort_distributed` (same results, same cache);
+    without either, Dask is not imported.
+    """
+    if scheduler is not None or workers is not None:
+        from bagkit.predictors.distributed import predict_cohort_distributed
+
+        return predict_cohort_distributed(frame, predictor, base_dir=base_dir, cache_dir=cache_dir,
+                                          progress=progress, scheduler=scheduler, workers=workers)
+    plan = plan_prediction(frame, predictor, base_dir, cache_dir)
+    predictor, name, cache, predictor_digest = plan.predictor, plan.name, plan.cache, plan.predictor_digest
+    out, todo = plan.out, plan.todo
 
     bar = _progress(total=len(todo), enabled=progress, desc=f"brain age ({name})")
     try:
@@ -110,11 +166,7 @@ def predict_cohort(
                     out.at[label, "brain_age"] = float(age)
                     out.at[label, "brain_age_sd"] = float(sd)
                     if cache is not None:
-                        with atomic_output(_cache_path(cache, name, digest, predictor_digest)) as tmp:
-                            tmp.write_text(json.dumps({
-                                "brain_age": float(age), "brain_age_sd": float(sd),
-                                "scan": str(path), "predictor": name,
-                            }))
+                        write_cached(cache, name, digest, predictor_digest, age, sd, path)
             bar.update(len(loaded))
     finally:
         bar.close()
