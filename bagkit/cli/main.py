@@ -86,14 +86,15 @@ def cli():
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
-           predictor_name, weights, model, params, cache_dir, quiet):
+           predictor_name, weights, model, params, cache_dir, scheduler, workers, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
     column (paths relative to COHORT_FILE) before the analysis."""
     say = _Progress(quiet)
-    if predictor_name is None and (weights or model or params):
-        raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
+    if predictor_name is None and (weights or model or params or scheduler or workers):
+        raise click.UsageError("--weights, --model, --param, --scheduler and --workers need --predictor NAME "
+                               "(see `bagkit predictors`).")
     try:
         say(f"reading {cohort_file}")
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
@@ -101,7 +102,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
                                     mapping_file=mapping)
         if predictor_name is not None:
             cohort = _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir,
-                                       quiet, say)
+                                       quiet, say, scheduler=scheduler, workers=workers)
         elif cohort.has("scan") and not cohort.has("brain_age"):
             say("the cohort has scans but no brain_age: give --predictor NAME to predict it")
         say(f"{len(cohort)} subjects in {len(cohort.groups)} groups: "
@@ -131,7 +132,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")
 
 
-def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
+def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say,
+                      scheduler=None, workers=None):
     """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
     bagkit.predictors.predict_cohort; failed scans become notes."""
     from bagkit.predictors import predict_cohort
@@ -140,7 +142,11 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
-                               progress=not quiet)
+                               progress=not quiet, scheduler=scheduler, workers=workers)
+    run = predicted.attrs.get("prediction_run")
+    if run:  # --scheduler / --workers: how the predictions were made (a dict; the report's provenance)
+        say(f"brain age: {run['engine']} {run['distributed_version']}, {run['cluster']}, scheduler {run['scheduler']}, "
+            f"{run['workers']} worker(s)")
     data = cohort.data.copy()
     if cohort.has("brain_age"):
         click.echo(f"warning: {cohort_file}: its brain_age / brain_age_sd columns are replaced by the "

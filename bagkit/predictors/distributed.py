@@ -41,6 +41,7 @@ import os
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +157,13 @@ def predict_cohort_distributed(
         found = _check_workers(client, plan.predictor, address)
         threads = sum(found.values())
         shipped = client.submit(_the_predictor, payload, key=f"bagkit-predictor-{token}", pure=False)
-        futures = client.map(
-            _predict_scans, [[(label, str(path)) for label, path, _ in chunk] for chunk in chunks],
-            payload=shipped, token=token, pure=False, retries=retries,
+        stop = distributed.Event(f"bagkit-stop-{uuid.uuid4().hex}", client=client)
+        futures = client.map(  # absolute paths: a worker's working folder is not ours
+            _predict_scans, [[(label, os.path.abspath(path)) for label, path, _ in chunk] for chunk in chunks],
+            payload=shipped, token=token, stop=stop.name, pure=False, retries=retries,
             key=f"bagkit-predict-{plan.name}",  # + a random suffix (pure=False): runs never share tasks
         )
-        predicted = _collect(client, futures, chunks, plan, progress, distributed)
+        predicted = _collect(client, futures, chunks, plan, progress, distributed, stop)
         run = PredictionRun(
             "dask.distributed", address, cluster, len(found), threads, dask.__version__, distributed.__version__,
             predicted, from_cache, int((out["prediction_error"] != "").sum()), time.perf_counter() - started,
@@ -225,7 +227,7 @@ def _connect(distributed, scheduler, workers, timeout):
 
 def _connect_timeout() -> float:
     import dask
-    from distributed.utils import parse_timedelta
+    from dask.utils import parse_timedelta
 
     return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s"))
 
@@ -281,11 +283,12 @@ def _check_workers(client, predictor, address) -> dict[str, int]:
     return {worker: info["threads"] for worker, info in found.items()}
 
 
-def _collect(client, futures, chunks, plan, progress, distributed) -> int:
+def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
     """Stream results into ``plan.out`` and the cache as tasks finish; the number of scans predicted."""
     from tqdm.auto import tqdm
 
     by_key = {future.key: chunk for future, chunk in zip(futures, chunks)}
+    stored: set = set()
     out, counts = plan.out, {"predicted": 0, "failed": 0}
     bar = tqdm(total=len(plan.todo), disable=not progress, desc=f"brain age ({plan.name}, dask)", unit="scan")
     last_poll = [0.0]
@@ -295,6 +298,12 @@ def _collect(client, futures, chunks, plan, progress, distributed) -> int:
         paths = {label: (path, digest) for label, path, digest in chunk}
         if future.status == "finished":
             rows = future.result()
+            # Let the cluster forget it: a result held only by a worker that later dies would
+            # otherwise be computed again, for nothing (it is in the cache already).
+            stored.add(future.key)
+            future.release()
+            if rows is None:  # started after a Ctrl-C: skipped, nothing predicted
+                return
         else:
             error = future.exception() if future.status == "error" else None
             if isinstance(error, (WorkerSetupError, ImportError)):
@@ -323,25 +332,30 @@ def _collect(client, futures, chunks, plan, progress, distributed) -> int:
             for future in distributed.as_completed(futures):
                 store(future)
         except KeyboardInterrupt:
-            _drain(client, futures, store, bar)
+            _drain(client, [f for f in futures if f.key not in stored], store, bar, stop)
             raise
         except BaseException:
-            client.cancel(futures)
+            client.cancel([f for f in futures if f.key not in stored])
             raise
     finally:
         bar.close()
     return counts["predicted"]
 
 
-def _drain(client, futures, store, bar) -> None:
-    """After a Ctrl-C: drop the queued tasks, finish and cache those running (Ctrl-C again: stop)."""
+def _drain(client, futures, store, bar, stop) -> None:
+    """After a Ctrl-C: drop the queued tasks, finish and cache those running (Ctrl-C again: stop).
+
+    The stop event comes first: a task that starts after it predicts nothing, so every task
+    that did start predicting is still processing (or done) when the queued ones are dropped."""
     import distributed
 
     try:
+        stop.set()
         processing = set(itertools.chain.from_iterable(client.processing().values()))
         waiting = [f for f in futures if not f.done()]
-        running = [f for f in waiting if f.key in processing]
-        client.cancel([f for f in waiting if f.key not in processing])
+        held = {key for key, workers in client.who_has(waiting).items() if workers}  # done, not yet here
+        running = [f for f in futures if f.done() or f.key in processing or f.key in held]
+        client.cancel([f for f in waiting if f.key not in processing and f.key not in held])
         if running:
             bar.write(f"stopping: finishing the {len(running)} task(s) in progress so their scans are cached "
                       f"(Ctrl-C again to stop now)", file=sys.stderr)
@@ -351,7 +365,9 @@ def _drain(client, futures, store, bar) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        client.cancel(futures)
+        client.cancel([f for f in futures if not f.done()])
+        with contextlib.suppress(Exception):
+            stop.clear()  # forget the event on the scheduler
 
 
 def _task_failure(error, distributed) -> str:
@@ -427,8 +443,23 @@ def _loaded_predictor(payload: bytes, token: str):
     return entry
 
 
-def _predict_scans(items: list[tuple[Any, str]], payload: bytes, token: str) -> list[tuple[Any, float, float, str]]:
-    """One task: (row label, scan path) pairs in, (label, brain age, SD, error or "") out."""
+def _stopped(stop: str | None) -> bool:
+    if stop is None:
+        return False
+    try:
+        from distributed import Event
+
+        return Event(stop).is_set()
+    except Exception:  # noqa: BLE001 - no scheduler to ask: go on
+        return False
+
+
+def _predict_scans(items: list[tuple[Any, str]], payload: bytes, token: str,
+                   stop: str | None = None) -> list[tuple[Any, float, float, str]] | None:
+    """One task: (row label, scan path) pairs in, (label, brain age, SD, error or "") out; None when
+    the run was stopped (Ctrl-C on the client) before this task started."""
+    if _stopped(stop):
+        return None
     predictor, lock = _loaded_predictor(payload, token)
     rows, loaded, volumes = [], [], []
     for label, path in items:
