@@ -42,6 +42,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,9 @@ def predict_cohort_distributed(
     with _connect(distributed, scheduler, workers, timeout) as (client, address, cluster):
         found = _check_workers(client, plan.predictor, address)
         threads = sum(found.values())
-        shipped = client.submit(_the_predictor, payload, key=f"bagkit-predictor-{token}", pure=False)
+        with warnings.catch_warnings():  # a loaded model is large; it is sent once, on purpose
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            shipped = client.submit(_the_predictor, payload, key=f"bagkit-predictor-{token}", pure=False)
         stop = distributed.Event(f"bagkit-stop-{uuid.uuid4().hex}", client=client)
         futures = client.map(  # absolute paths: a worker's working folder is not ours
             _predict_scans, [[(label, os.path.abspath(path)) for label, path, _ in chunk] for chunk in chunks],
