@@ -49,7 +49,15 @@ def _timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def _peak_memory_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
 def _compare(label, frame, predictor, folder, scheduler, workers):
+    import distributed
+
     from bagkit.predictors import predict_cohort
 
     serial, serial_s = _timed(predict_cohort, frame, predictor, cache_dir=folder / "cache-serial", progress=False)
@@ -64,6 +72,10 @@ def _compare(label, frame, predictor, folder, scheduler, workers):
     print(f"  dask, {workers} workers    : {spread_s:7.2f} s  {n / spread_s:8.2f} scans/s  "
           f"({run['threads']} threads; includes the first load of the predictor on each worker)")
     print(f"  ratio dask/serial  : {serial_s / spread_s:7.2f}   max |Δ brain age| {difference:.2e} y")
+    with distributed.Client(scheduler) as client:
+        peaks = client.run(_peak_memory_mb)
+    print(f"  peak memory        : this process {_peak_memory_mb():.0f} MB; workers "
+          + ", ".join(f"{mb:.0f} MB" for mb in peaks.values()))
 
 
 def main() -> None:

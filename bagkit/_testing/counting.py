@@ -5,6 +5,9 @@ Each scan is a small NIfTI whose voxels all hold one number ``v``; the predicted
 ``log_dir/predictions.log`` (``O_APPEND``: lines from several processes never mix), so a test
 counts how often each scan was predicted, and by which process.
 
+Each time the predictor is unpickled (e.g. on a Dask worker) it appends ``loaded pid`` to
+``log_dir/loads.log``, so a test checks that a worker loads it once, not once per scan.
+
 ``hold`` names a scan file (its base name): loading it writes ``log_dir/started-<pid>`` and
 waits until ``log_dir/release`` exists (at most ``hold_seconds``), so a test can act (kill the
 worker, stop the client) while that scan is in flight. ``delay`` sleeps that long per scan.
@@ -33,6 +36,11 @@ class CountingPredictor(BrainAgePredictor):
         self.hold_seconds = hold_seconds
         self.input_shape = input_shape
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.log_dir is not None:
+            _append(Path(self.log_dir) / "loads.log", f"loaded {os.getpid()}\n")
+
     def load_scan(self, scan) -> np.ndarray:
         path = Path(scan)
         if self.hold is not None and path.name == self.hold and self.log_dir is not None:
@@ -54,13 +62,27 @@ class CountingPredictor(BrainAgePredictor):
     def predict_arrays(self, volumes: np.ndarray):
         values = volumes.reshape(len(volumes), -1).mean(axis=1).astype(float)
         if self.log_dir is not None:
-            lines = "".join(f"{value:g} {os.getpid()}\n" for value in values)
-            fd = os.open(Path(self.log_dir) / "predictions.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, lines.encode())
-            finally:
-                os.close(fd)
+            _append(Path(self.log_dir) / "predictions.log", "".join(f"{value:g} {os.getpid()}\n" for value in values))
         return 20.0 + values, 1.0 + values / 100.0
+
+
+def _append(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def loads_logged(log_dir) -> dict[int, int]:
+    """How often each process unpickled the predictor, from ``log_dir/loads.log``."""
+    log = Path(log_dir) / "loads.log"
+    counts: dict[int, int] = {}
+    if log.is_file():
+        for line in log.read_text().splitlines():
+            pid = int(line.split()[1])
+            counts[pid] = counts.get(pid, 0) + 1
+    return counts
 
 
 def write_counting_scans(folder, values, shape=(4, 4, 4)) -> list[Path]:
@@ -86,4 +108,4 @@ def predictions_logged(log_dir) -> dict[float, int]:
     return counts
 
 
-__all__ = ["CountingPredictor", "predictions_logged", "write_counting_scans"]
+__all__ = ["CountingPredictor", "loads_logged", "predictions_logged", "write_counting_scans"]

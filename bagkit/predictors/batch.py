@@ -23,6 +23,29 @@ def _cache_path(cache_dir: Path, predictor_name: str, scan_digest: str, predicto
     return cache_dir / predictor_name / f"{key}.json"
 
 
+def scan_digest(path: Path, cache_dir: Path | None) -> str:
+    """The SHA-256 of a scan, remembered in ``cache_dir`` under the file's identity (device, inode,
+    size, modification and change times): a rerun over 50 000 scans stats them instead of reading
+    them all again. Any write to the file changes its change time (which no tool can set back), so
+    a remembered digest is never stale; without a cache the file is simply hashed."""
+    if cache_dir is None:
+        return file_hash(path)
+    resolved = Path(path).resolve()
+    note = cache_dir / ".scan-digests" / f"{hashlib.sha256(str(resolved).encode()).hexdigest()}.json"
+    stat = resolved.stat()
+    identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    try:
+        remembered = json.loads(note.read_text())
+        if remembered["identity"] == identity and remembered["path"] == str(resolved):
+            return str(remembered["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = file_hash(resolved)
+    with atomic_output(note) as tmp:
+        tmp.write_text(json.dumps({"path": str(resolved), "identity": identity, "sha256": digest}))
+    return digest
+
+
 def read_cached(cache_dir: Path, predictor_name: str, scan_digest: str,
                 predictor_digest: str) -> tuple[float, float] | None:
     """The cached (brain_age, brain_age_sd) of a scan, or None when absent or damaged."""
@@ -93,7 +116,7 @@ def plan_prediction(frame: pd.DataFrame, predictor, base_dir=".", cache_dir=None
         if not path.is_file():
             out.at[label, "prediction_error"] = f"scan file not found: {path}"
             continue
-        digest = file_hash(path) if cache is not None else ""
+        digest = scan_digest(path, cache) if cache is not None else ""
         stored = read_cached(cache, name, digest, predictor_digest) if cache is not None else None
         if stored is not None:
             out.at[label, "brain_age"], out.at[label, "brain_age_sd"] = stored

@@ -23,7 +23,12 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from bagkit._testing.counting import CountingPredictor, predictions_logged, write_counting_scans  # noqa: E402
+from bagkit._testing.counting import (  # noqa: E402
+    CountingPredictor,
+    loads_logged,
+    predictions_logged,
+    write_counting_scans,
+)
 from bagkit.errors import BagkitError  # noqa: E402
 from bagkit.predictors import predict_cohort  # noqa: E402
 from bagkit.predictors.distributed import predict_cohort_distributed  # noqa: E402
@@ -213,9 +218,37 @@ def test_a_second_run_reads_the_cache_without_a_cluster(counting_cohort, local_c
                            workers=2)
     pd.testing.assert_frame_equal(first, again)
     assert predictions_logged(folder / "log") == {float(i): 1 for i in range(12)}
+    # the predictor was sent once and unpickled once per worker process, not once per scan
+    loads = loads_logged(folder / "log")
+    assert set(loads.values()) == {1} and 1 <= len(loads) <= 2 and os.getpid() not in loads
     assert again.attrs["prediction_run"]["scans_from_cache"] == 12
     assert again.attrs["prediction_run"]["workers"] == 0  # nothing left to do: no cluster started
     np.testing.assert_array_equal(first.brain_age, 20.0 + np.arange(12))
+
+
+def test_a_rerun_stats_the_scans_instead_of_reading_them(counting_cohort, monkeypatch):
+    """50 000 scans are not hashed again on every resume: the digest is remembered by file identity."""
+    import bagkit.predictors.batch as batch
+
+    frame, folder = counting_cohort
+    hashed = []
+    monkeypatch.setattr(batch, "file_hash", lambda path: hashed.append(path) or _sha256(path))
+    first = predict_cohort(frame, CountingPredictor(), base_dir=folder, cache_dir=folder / "cache", progress=False)
+    assert len(hashed) == 12
+    second = predict_cohort(frame, CountingPredictor(), base_dir=folder, cache_dir=folder / "cache", progress=False)
+    assert len(hashed) == 12  # nothing read again
+    pd.testing.assert_frame_equal(first, second)
+    scan = folder / frame.scan[3]
+    scan.write_bytes(scan.read_bytes())  # rewritten (same bytes): its change time moves, so it is hashed again
+    third = predict_cohort(frame, CountingPredictor(), base_dir=folder, cache_dir=folder / "cache", progress=False)
+    assert len(hashed) == 13 and hashed[-1] == scan.resolve()
+    pd.testing.assert_frame_equal(first, third)  # same content: the same cache entry
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------------- resilience
@@ -335,6 +368,13 @@ def test_unreachable_scheduler_is_a_clear_error(counting_cohort, counting_regist
     assert code != 0
     assert f"cannot reach the Dask scheduler at {address}" in stderr
     assert not out.exists()
+
+
+def test_too_few_workers_is_a_clear_error(counting_cohort, dask_processes):
+    frame, folder = counting_cohort
+    with pytest.raises(BagkitError, match=r"has 1 worker\(s\); waited 1 s for 3.*dask worker"):
+        predict_cohort_distributed(frame, CountingPredictor(), base_dir=folder, progress=False,
+                                   scheduler=dask_processes.address, workers=3, timeout=1)
 
 
 def test_workers_lacking_the_predictor_are_named(counting_cohort, dask_processes, tmp_path, monkeypatch):
