@@ -130,14 +130,15 @@ def cli(debug):
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
-           predictor_name, weights, model, params, cache_dir, quiet):
+           predictor_name, weights, model, params, cache_dir, scheduler, workers, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
     column (paths relative to COHORT_FILE) before the analysis."""
     say = _Progress(quiet)
-    if predictor_name is None and (weights or model or params):
-        raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
+    if predictor_name is None and (weights or model or params or scheduler or workers):
+        raise click.UsageError("--weights, --model, --param, --scheduler and --workers need --predictor NAME "
+                               "(see `bagkit predictors`).")
     try:
         # refusals about the output folder come before minutes of work, not after
         check_output_folder(out, inputs=[cohort_file, visits, mapping], force=force)
@@ -147,7 +148,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
                                     mapping_file=mapping)
         if predictor_name is not None:
             cohort = _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir,
-                                       quiet, say)
+                                       quiet, say, scheduler=scheduler, workers=workers)
         elif cohort.has("scan") and not cohort.has("brain_age"):
             say("the cohort has scans but no brain_age: give --predictor NAME to predict it")
         say(f"{len(cohort)} subjects in {len(cohort.groups)} groups: "
@@ -181,7 +182,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")
 
 
-def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
+def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say,
+                      scheduler=None, workers=None):
     """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort)."""
     from bagkit.predictors import predict_cohort, require_predictions
 
@@ -189,12 +191,16 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
-                               progress=not quiet)
+                               progress=not quiet, scheduler=scheduler, workers=workers)
     require_predictions(predicted, cohort_file)  # asked for brain age and none came: an error, not a note
+    run = predicted.attrs.get("prediction_run")
+    if run:  # --scheduler / --workers: how the predictions were made (a dict; the report's provenance)
+        say(f"brain age: {run['engine']} {run['distributed_version']}, {run['cluster']}, scheduler {run['scheduler']}, "
+            f"{run['workers']} worker(s)")
     inputs = {role: str(path) for role, path in (("predictor model", model), ("predictor weights", weights)) if path}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cohort = cohort.with_predictions(predicted, predictor_name, inputs)
+        cohort = cohort.with_predictions(predicted, predictor_name, inputs, run=run)
     for warning in _unique(caught):
         click.echo(f"warning: {warning}", err=True)
     say(f"brain age: {cohort.derivations['brain age']}")

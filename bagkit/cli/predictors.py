@@ -112,6 +112,13 @@ def predictor_options(in_report: bool = False):
         click.option("--cache-dir", type=click.Path(file_okay=False),
                      help="Prediction cache (default: $XDG_CACHE_HOME/bagkit/predictions, i.e. "
                           "~/.cache/bagkit/predictions); entries are keyed by scan content and predictor."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help=needs("predict on an existing Dask cluster: its scheduler address (tcp://host:8786) or "
+                                "scheduler file. Workers need bagkit, the predictor and the scans at the same "
+                                "paths; results go to the cache here as they finish (see docs/distributed.md).")),
+        click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                     help=needs("predict on a Dask cluster of N worker processes on this machine (with "
+                                "--scheduler: wait for N workers to join). Needs `pip install 'bagkit[distributed]'`.")),
     ]
 
     def decorate(command):
@@ -155,7 +162,8 @@ def predictors_command():
               help="CSV of subject_id, brain_age, brain_age_sd, prediction_error.")
 @_force
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, out, force, quiet):
+def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, scheduler, workers, out, force,
+                    quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
     from bagkit.predictors import predict_cohort, require_predictions
@@ -165,7 +173,8 @@ def predict_command(cohort_file, predictor_name, weights, model, params, cache_d
     try:
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
         result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent,
-                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet)
+                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet,
+                                scheduler=scheduler, workers=workers)
         failed = result[result.prediction_error != ""]
         for _, row in failed.iterrows():
             click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
@@ -174,6 +183,11 @@ def predict_command(cohort_file, predictor_name, weights, model, params, cache_d
         _fail(error)
     with atomic_output(out) as tmp:
         spreadsheet_safe_frame(result).to_csv(tmp, index=False)
+    run = result.attrs.get("prediction_run")
+    if run:
+        click.echo(f"{run['engine']} {run['distributed_version']} ({run['cluster']}, scheduler {run['scheduler']}, "
+                   f"{run['workers']} worker(s)): {run['scans_predicted']} scan(s) predicted, "
+                   f"{run['scans_from_cache']} from the cache, in {run['seconds']:.1f} s")
     click.echo(f"wrote {out} ({len(result) - len(failed)} predicted, {len(failed)} failed)")
 
 

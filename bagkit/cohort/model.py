@@ -64,13 +64,15 @@ class Cohort:
                                    notes=tuple(self.notes) + tuple(notes))
 
     def with_predictions(self, predicted: pd.DataFrame, predictor: str,
-                         inputs: Mapping[str, str] | None = None) -> "Cohort":
+                         inputs: Mapping[str, str] | None = None,
+                         run: Mapping[str, object] | None = None) -> "Cohort":
         """The cohort with ``brain_age``/``brain_age_sd`` from a predictor and ``bag`` recomputed.
 
         ``predicted`` is row-aligned with :attr:`data` (as ``predict_cohort`` returns it), with a
         ``prediction_error`` column that is empty where the scan was predicted. Subjects whose scan
         failed keep no brain age and get a note; ``inputs`` (e.g. the weights file) join the
-        cohort's inputs for provenance. Existing brain-age columns are replaced, with a warning.
+        cohort's inputs for provenance; ``run`` (how a distributed prediction ran: engine, version,
+        scheduler, workers) joins its derivations. Existing brain-age columns are replaced, with a warning.
         """
         if len(predicted) != len(self.data):
             raise ValueError(f"predictions for {len(predicted)} rows, cohort has {len(self.data)}")
@@ -88,6 +90,10 @@ class Cohort:
         notes = tuple(f"brain age: no prediction for {ids[i]} ({errors[i]})" for i in failed)
         derivations = dict(self.derivations)
         derivations["brain age"] = f"predicted by {predictor}: {len(data) - len(failed)} of {len(data)} subjects"
+        if run:
+            derivations["prediction engine"] = (f"{run.get('engine', '')} {run.get('distributed_version', '')}, "
+                                                f"{run.get('cluster', '')}, scheduler {run.get('scheduler', '')}, "
+                                                f"{run.get('workers', '')} worker(s)")
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
                                    inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
 

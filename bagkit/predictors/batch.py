@@ -3,12 +3,13 @@
 One batch path: the predictor is checked once (``predictor.check()``), each scan is
 loaded on its own (a bad scan is that subject's ``prediction_error``), and the
 loaded volumes go through the predictor's own ``predict`` in batches. A prediction
-that is not finite counts as failed. The cache helpers (``_cache_lookup``,
-``_cache_store``) are small functions of their own, shared by other batch runners.
+that is not finite counts as failed. The cache helpers (``read_cached``,
+``write_cached``, ``plan_prediction``) are small functions of their own, shared by other batch runners.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -29,8 +30,31 @@ def _cache_path(cache_dir: Path, predictor_name: str, scan_digest: str, predicto
     return cache_dir / predictor_name / f"{key}.json"
 
 
-def _cache_lookup(cache_dir: Path, predictor_name: str, scan_digest: str,
-                  predictor_digest: str) -> tuple[float, float] | None:
+def scan_digest(path: Path, cache_dir: Path | None) -> str:
+    """The SHA-256 of a scan, remembered in ``cache_dir`` under the file's identity (device, inode,
+    size, modification and change times): a rerun over 50 000 scans stats them instead of reading
+    them all again. Any write to the file changes its change time (which no tool can set back), so
+    a remembered digest is never stale; without a cache the file is simply hashed."""
+    if cache_dir is None:
+        return file_hash(path)
+    resolved = Path(path).resolve()
+    note = cache_dir / ".scan-digests" / f"{hashlib.sha256(str(resolved).encode()).hexdigest()}.json"
+    stat = resolved.stat()
+    identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    try:
+        remembered = json.loads(note.read_text())
+        if remembered["identity"] == identity and remembered["path"] == str(resolved):
+            return str(remembered["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = file_hash(resolved)
+    with atomic_output(note) as tmp:
+        tmp.write_text(json.dumps({"path": str(resolved), "identity": identity, "sha256": digest}))
+    return digest
+
+
+def read_cached(cache_dir: Path, predictor_name: str, scan_digest: str,
+                predictor_digest: str) -> tuple[float, float] | None:
     """The cached (brain_age, brain_age_sd) of a scan, or None (absent, damaged or not finite)."""
     cached = _cache_path(cache_dir, predictor_name, scan_digest, predictor_digest)
     if not cached.is_file():
@@ -43,38 +67,35 @@ def _cache_lookup(cache_dir: Path, predictor_name: str, scan_digest: str,
     return (age, sd) if np.isfinite(age) and np.isfinite(sd) else None
 
 
-def _cache_store(cache_dir: Path, predictor_name: str, scan_digest: str, predictor_digest: str,
-                 brain_age: float, brain_age_sd: float, scan: Path) -> None:
-    """Store one prediction (written atomically)."""
-    with atomic_output(_cache_path(cache_dir, predictor_name, scan_digest, predictor_digest)) as tmp:
+def write_cached(cache_dir: Path, predictor_name: str, scan_digest: str, predictor_digest: str,
+                 brain_age: float, brain_age_sd: float, scan_path) -> Path:
+    """Store one prediction in the cache, atomically (a reader never sees half an entry)."""
+    target = _cache_path(cache_dir, predictor_name, scan_digest, predictor_digest)
+    with atomic_output(target) as tmp:
         tmp.write_text(json.dumps({
             "brain_age": float(brain_age), "brain_age_sd": float(brain_age_sd),
-            "scan": str(scan), "predictor": predictor_name,
+            "scan": str(scan_path), "predictor": predictor_name,
         }))
+    return target
 
 
-def predict_cohort(
-    frame: pd.DataFrame,
-    predictor,
-    base_dir=".",
-    cache_dir=None,
-    progress: bool = True,
-    batch_size: int = 8,
-) -> pd.DataFrame:
-    """Predict brain age for every subject of a cohort table with a ``scan`` column.
+@dataclasses.dataclass
+class PredictionPlan:
+    """What a cohort-wide prediction has to do: ``out`` (the result frame, with the cached
+    predictions and the per-subject errors found so far filled in) and ``todo`` (row label,
+    scan path, scan digest) of the scans still to predict. Shared by the serial and the
+    distributed paths, so both read the same cache entries."""
 
-    ``scan`` paths are relative to ``base_dir`` (the folder of the cohort table).
-    Returns a frame indexed like ``frame`` with ``brain_age``, ``brain_age_sd`` and
-    ``prediction_error`` (empty when the scan was predicted; otherwise what went
-    wrong, e.g. a corrupt file, or a brain age that is not a number) — a bad scan
-    never stops the batch. A predictor that cannot predict at all (bad weights, bad
-    parameters, not fitted) does: ``predictor.check()`` runs once before the batch and
-    its :class:`~bagkit.errors.PredictorError` propagates. Scans are handed to the
-    predictor's own ``predict`` ``batch_size`` at a time. With ``cache_dir``, each
-    prediction is stored under (scan file hash, predictor name, predictor fingerprint —
-    which leaves out runtime settings such as the device or the progress bar), so a
-    second run reads them back instead of predicting.
-    """
+    predictor: Any
+    name: str
+    cache: Path | None
+    predictor_digest: str
+    out: pd.DataFrame
+    todo: list[tuple[Any, Path, str]]
+
+
+def plan_prediction(frame: pd.DataFrame, predictor, base_dir=".", cache_dir=None) -> PredictionPlan:
+    """Check the table, resolve the predictor, and look every scan up in the cache."""
     if "scan" not in frame.columns:
         raise BagkitError(
             "the cohort table has no 'scan' column; add one with the T1 NIfTI path of each subject "
@@ -106,13 +127,53 @@ def predict_cohort(
         if not path.is_file():
             out.at[label, "prediction_error"] = f"scan file not found: {path}"
             continue
-        digest = file_hash(path) if cache is not None else ""
-        if cache is not None:
-            cached = _cache_lookup(cache, name, digest, predictor_digest)
-            if cached is not None:
-                out.at[label, "brain_age"], out.at[label, "brain_age_sd"] = cached
-                continue
+        digest = scan_digest(path, cache) if cache is not None else ""
+        stored = read_cached(cache, name, digest, predictor_digest) if cache is not None else None
+        if stored is not None:
+            out.at[label, "brain_age"], out.at[label, "brain_age_sd"] = stored
+            continue
         todo.append((label, path, digest))
+    return PredictionPlan(predictor, name, cache, predictor_digest, out, todo)
+
+
+
+def predict_cohort(
+    frame: pd.DataFrame,
+    predictor,
+    base_dir=".",
+    cache_dir=None,
+    progress: bool = True,
+    batch_size: int = 8,
+    scheduler: str | None = None,
+    workers: int | None = None,
+) -> pd.DataFrame:
+    """Predict brain age for every subject of a cohort table with a ``scan`` column.
+
+    ``scan`` paths are relative to ``base_dir`` (the folder of the cohort table).
+    Returns a frame indexed like ``frame`` with ``brain_age``, ``brain_age_sd`` and
+    ``prediction_error`` (empty when the scan was predicted; otherwise what went
+    wrong, e.g. a corrupt file, or a brain age that is not a number) — a bad scan
+    never stops the batch. A predictor that cannot predict at all (bad weights, bad
+    parameters, not fitted) does: ``predictor.check()`` runs once before the batch and
+    its :class:`~bagkit.errors.PredictorError` propagates. Scans are handed to the
+    predictor's own ``predict`` ``batch_size`` at a time. With ``cache_dir``, each
+    prediction is stored under (scan file hash, predictor name, predictor fingerprint —
+    which leaves out runtime settings such as the device or the progress bar), so a
+    second run reads them back instead of predicting.
+
+    With ``scheduler`` (a Dask scheduler address or scheduler file) or ``workers`` (a local
+    cluster of that many processes), the scans are predicted as Dask distributed tasks by
+    :func:`bagkit.predictors.distributed.predict_cohort_distributed` (same results, same cache);
+    without either, Dask is not imported.
+    """
+    if scheduler is not None or workers is not None:
+        from bagkit.predictors.distributed import predict_cohort_distributed
+
+        return predict_cohort_distributed(frame, predictor, base_dir=base_dir, cache_dir=cache_dir,
+                                          progress=progress, scheduler=scheduler, workers=workers)
+    plan = plan_prediction(frame, predictor, base_dir, cache_dir)
+    predictor, name, cache, predictor_digest = plan.predictor, plan.name, plan.cache, plan.predictor_digest
+    out, todo = plan.out, plan.todo
 
     step = max(1, int(batch_size))
     bar = _progress(total=len(todo), enabled=progress, desc=f"brain age ({name})")
@@ -144,7 +205,7 @@ def predict_cohort(
                         out.at[label, "brain_age"] = age
                         out.at[label, "brain_age_sd"] = sd
                         if cache is not None:
-                            _cache_store(cache, name, digest, predictor_digest, age, sd, path)
+                            write_cached(cache, name, digest, predictor_digest, age, sd, path)
                 bar.update(len(chunk))
     finally:
         bar.close()
