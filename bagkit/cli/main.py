@@ -13,6 +13,7 @@ import bagkit
 from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
+from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
 from bagkit.errors import BagkitError
 
 
@@ -164,7 +165,7 @@ def _unique(caught) -> list[str]:
 
 
 # the predictor commands (predictors, predict, train, lesion-fill, compare); torch-free at import
-for _command in PREDICTOR_COMMANDS:
+for _command in PREDICTOR_COMMANDS + PREPROCESS_COMMANDS:
     cli.add_command(_command)
 
 
