@@ -14,6 +14,7 @@ from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
+from bagkit.cli.preprocess import fill_volumes, predict_scans, preprocess_options
 from bagkit.errors import BagkitError
 
 
@@ -84,6 +85,7 @@ def cli():
 @click.option("--seed", default=AnalysisOptions.seed, show_default=True, type=int,
               help="Seed for matching ties and bootstraps.")
 @predictor_options(in_report=True)
+@preprocess_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
@@ -135,13 +137,11 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
     """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
     bagkit.predictors.predict_cohort; failed scans become notes."""
-    from bagkit.predictors import predict_cohort
-
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
-    predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
-                               progress=not quiet)
+    predicted = predict_scans(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
+                              progress=not quiet)
     data = cohort.data.copy()
     if cohort.has("brain_age"):
         click.echo(f"warning: {cohort_file}: its brain_age / brain_age_sd columns are replaced by the "
@@ -149,8 +149,9 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     data["brain_age"] = predicted["brain_age"].to_numpy(dtype=float)
     data["brain_age_sd"] = predicted["brain_age_sd"].to_numpy(dtype=float)
     data["bag"] = data["brain_age"] - data["age"]
+    data, volume_notes = fill_volumes(data, predicted)
     failed = predicted[predicted["prediction_error"] != ""]
-    notes = tuple(f"brain age: no prediction for {row.get('subject_id', label)} ({row['prediction_error']})"
+    notes = volume_notes + tuple(f"brain age: no prediction for {row.get('subject_id', label)} ({row['prediction_error']})"
                   for label, row in failed.iterrows())
     inputs = dict(cohort.inputs)
     for role, path in (("predictor model", model), ("predictor weights", weights)):

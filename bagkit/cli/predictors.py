@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from bagkit.cli.preprocess import predict_scans, preprocess_options
 from bagkit.errors import BagkitError
 from bagkit.io.outputs import atomic_output, checked_output
 
@@ -136,6 +137,7 @@ def predictors_command():
 @click.command("predict")
 @click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
 @predictor_options()
+@preprocess_options
 @click.option("-o", "--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV of subject_id, brain_age, brain_age_sd, prediction_error.")
 @_force
@@ -143,14 +145,12 @@ def predictors_command():
 def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, out, force, quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
-    from bagkit.predictors import predict_cohort
-
     out = _output(out, [cohort_file], force, "predictions table")
     frame = _read_table(cohort_file)
     try:
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
-        result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent,
-                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet)
+        result = predict_scans(frame, predictor, base_dir=Path(cohort_file).parent,
+                               cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet)
     except BagkitError as error:
         _fail(error)
     with atomic_output(out) as tmp:

@@ -104,4 +104,104 @@ def preprocess_command(inputs, out, order, no_n4, force, quiet):
 
 COMMANDS = [preprocess_command]
 
-__all__ = ["COMMANDS", "preprocess_command", "scans_from_arguments"]
+
+
+
+# ------------------------------------------------------------------ --preprocess on predict / report
+
+_META = "bagkit.preprocess"
+
+
+def default_preprocess_dir() -> Path:
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bagkit" / "preprocessed"
+
+
+def _store(name: str):
+    def callback(ctx, _param, value):
+        ctx.meta.setdefault(_META, {})[name] = value
+        return value
+    return callback
+
+
+def preprocess_options(command):
+    """``--preprocess``, ``--keep-flagged`` and ``--preprocess-dir`` for a command that predicts
+    (``bagkit predict``, ``bagkit report``). The values travel in click's context, so the command's
+    own signature does not change; :func:`predict_scans` reads them."""
+    options = [
+        click.option("--preprocess", is_flag=True, expose_value=False, callback=_store("enabled"),
+                     help="The scans are raw T1s: run bagkit's preprocessing (N4, skull stripping, MNI affine "
+                          "registration, QC) before predicting; cached by scan content. Scans declared already "
+                          "in MNI space and stripped (column scan_preprocessed = 1, or named "
+                          "*_space-MNI152*_desc-preproc_T1w.nii.gz) pass through."),
+        click.option("--keep-flagged", is_flag=True, expose_value=False, callback=_store("keep_flagged"),
+                     help="With --preprocess: predict scans that QC flagged too (left out with a note by default)."),
+        click.option("--preprocess-dir", type=click.Path(file_okay=False), expose_value=False,
+                     callback=_store("store"),
+                     help="With --preprocess: where preprocessed scans are kept (default: "
+                          "$XDG_CACHE_HOME/bagkit/preprocessed, i.e. ~/.cache/bagkit/preprocessed)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = True):
+    """``bagkit.predictors.predict_cohort``, after the preprocessing when the command was given
+    ``--preprocess``: the predictions of the preprocessed scans, with the columns
+    ``preprocess_status``, ``preprocess_flags``, ``icv_ml`` and ``brain_volume_ml`` (from the
+    brain mask) added, and why a scan was left out in ``prediction_error``."""
+    from bagkit.predictors import predict_cohort
+
+    settings = click.get_current_context(silent=True)
+    settings = settings.meta.get(_META, {}) if settings is not None else {}
+    if not settings.get("enabled"):
+        if settings.get("keep_flagged") or settings.get("store"):
+            raise click.UsageError("--keep-flagged and --preprocess-dir need --preprocess.")
+        return predict_cohort(frame, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress)
+    from bagkit.imaging.pipeline import preprocess_cohort
+
+    store = Path(settings.get("store") or default_preprocess_dir())
+    say = _progress(not progress)
+    say(f"preprocessing raw scans into {store}")
+    done = preprocess_cohort(frame, base_dir=base_dir, out_dir=store, keep_flagged=bool(settings.get("keep_flagged")),
+                             progress=say)
+    prepared = frame.copy()
+    prepared["scan"] = done.scans
+    predicted = predict_cohort(prepared, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress)
+    reasons = done.status["preprocess_error"]
+    left_out = reasons.notna() & done.scans.isna()
+    predicted.loc[left_out, "prediction_error"] = "preprocessing: " + reasons[left_out].astype(str)
+    for column in ("preprocess_status", "preprocess_flags", "icv_ml", "brain_volume_ml"):
+        values = done.status[column]
+        predicted[column] = values.astype(float) if column.endswith("_ml") else values.fillna("")
+    say(f"preprocessing: {int((done.status['preprocess_status'] == 'ok').sum())} passed, "
+        f"{int((done.status['preprocess_status'] == 'flagged').sum())} flagged, "
+        f"{int((done.status['preprocess_status'] == 'error').sum())} failed, "
+        f"{int((done.status['preprocess_status'] == 'passed through').sum())} passed through")
+    return predicted
+
+
+def fill_volumes(data, predicted):
+    """``data`` with ``icv_ml`` / ``brain_volume_ml`` (and ``nbv``) from the preprocessing's brain
+    masks where the table has none, and the note that says so (or no note)."""
+    if "icv_ml" not in predicted.columns:
+        return data, ()
+    filled = []
+    data = data.copy()
+    for column in ("icv_ml", "brain_volume_ml"):
+        if column not in data.columns or data[column].isna().all():
+            data[column] = predicted[column].to_numpy(dtype=float)
+            filled.append(column)
+    if not filled:
+        return data, ()
+    if "nbv" not in data.columns or data["nbv"].isna().all() or "brain_volume_ml" in filled:
+        data["nbv"] = data["brain_volume_ml"] / data["icv_ml"]
+    return data, (f"{' and '.join(filled)} estimated from the preprocessing's brain masks (bagkit preprocess: "
+                  f"ICV = deepbet mask volume, brain volume = its grey + white matter by 3-class Otsu); "
+                  f"not a segmentation tool's volumes",)
+
+__all__ = ["COMMANDS", "preprocess_command", "scans_from_arguments", "preprocess_options", "predict_scans",
+           "fill_volumes", "default_preprocess_dir"]

@@ -7,6 +7,7 @@ Metrics (columns of ``qc.csv``), computed on the template's 1 mm grid:
 | ``template_correlation`` | Pearson r of the registered brain and the template brain inside the template's brain mask | < ``MIN_TEMPLATE_CORRELATION`` → ``registration_failed`` |
 | ``template_dice`` | Dice of the registered brain mask and the template's brain mask | < ``MIN_TEMPLATE_DICE`` → ``registration_failed`` |
 | ``mask_volume_ml`` | brain-mask volume in the scan's own space (ml) | outside ``MASK_VOLUME_RANGE_ML`` → ``mask_implausible`` |
+| ``brain_volume_ml`` | tissue (GM + WM) inside the mask: its voxels above the lower of two 3-class Otsu thresholds | — |
 | ``outside_fov_fraction`` | part of the template's brain that falls outside the scan's field of view | > ``MAX_OUTSIDE_FOV_FRACTION`` → ``fov_cut`` |
 | ``registration_metric`` | the final Mattes mutual information (negative; lower is better) | — |
 
@@ -28,7 +29,8 @@ MAX_OUTSIDE_FOV_FRACTION = 0.02
 #: a brain mask covering more of the scan's field of view than this is an error, not a flag
 MAX_MASK_FOV_FRACTION = 0.7
 
-METRICS = ("template_correlation", "template_dice", "mask_volume_ml", "outside_fov_fraction", "registration_metric")
+METRICS = ("template_correlation", "template_dice", "mask_volume_ml", "brain_volume_ml", "outside_fov_fraction",
+           "registration_metric")
 FLAGS = ("registration_failed", "mask_implausible", "fov_cut")
 
 
