@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,7 +59,12 @@ def main() -> None:
     template_head()
     pipeline._template_images()
     pipeline._brain_extractor()
-    predictor = SFCNBrainAge(age_range=(42, 82), bin_step=1.0, device=args.device)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_sfcn import make_weights  # random SFCN weights of the published layout (40 bins)
+
+    weights_file = tempfile.NamedTemporaryFile(suffix=".pt", delete=False)
+    torch.save(make_weights(), weights_file.name)
+    predictor = SFCNBrainAge(weights=weights_file.name, device=args.device, progress=False)
     predictor.predict_arrays(np.zeros((1, 160, 192, 160), dtype=np.float32))  # warm up (model, threads)
     points = np.argwhere(template.mask)[::97]
     ras = points @ template.affine[:3, :3].T + template.affine[:3, 3]
@@ -111,6 +117,7 @@ def main() -> None:
     print("(wall seconds, CPU seconds of this process in brackets; 'pipeline' = the whole of bagkit preprocess "
           "for the scan, steps + writing the outputs; 'predict' = SFCN alone on the preprocessed scan)")
     print(f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
+    os.unlink(weights_file.name)
 
 
 if __name__ == "__main__":

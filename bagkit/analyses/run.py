@@ -15,6 +15,7 @@ import pandas as pd
 from bagkit.analyses.matching import run_matching
 from bagkit.analyses.outcomes import run_outcomes, run_regressions
 from bagkit.analyses.performance import run_brain_age_model
+from bagkit.analyses.preprocessing import run_preprocessing_qc
 from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError
@@ -75,6 +76,7 @@ ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
     ("brain_age_model", run_brain_age_model),
+    ("preprocessing_qc", run_preprocessing_qc),
 ]
 
 

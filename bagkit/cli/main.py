@@ -14,7 +14,7 @@ from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
-from bagkit.cli.preprocess import fill_volumes, predict_scans, preprocess_options
+from bagkit.cli.preprocess import add_preprocessing, predict_scans, preprocess_options, preprocess_requested
 from bagkit.errors import BagkitError
 
 
@@ -95,8 +95,9 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
     column (paths relative to COHORT_FILE) before the analysis."""
     say = _Progress(quiet)
-    if predictor_name is None and (weights or model or params):
-        raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
+    if predictor_name is None and (weights or model or params or preprocess_requested()):
+        raise click.UsageError("--weights, --model, --param and --preprocess need --predictor NAME "
+                               "(see `bagkit predictors`).")
     try:
         say(f"reading {cohort_file}")
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
@@ -149,10 +150,11 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     data["brain_age"] = predicted["brain_age"].to_numpy(dtype=float)
     data["brain_age_sd"] = predicted["brain_age_sd"].to_numpy(dtype=float)
     data["bag"] = data["brain_age"] - data["age"]
-    data, volume_notes = fill_volumes(data, predicted)
+    data, volume_notes = add_preprocessing(data, predicted)
     failed = predicted[predicted["prediction_error"] != ""]
-    notes = volume_notes + tuple(f"brain age: no prediction for {row.get('subject_id', label)} ({row['prediction_error']})"
-                  for label, row in failed.iterrows())
+    notes = volume_notes + tuple(
+        f"brain age: no prediction for {row.get('subject_id', label)} ({row['prediction_error']})"
+        for label, row in failed.iterrows())
     inputs = dict(cohort.inputs)
     for role, path in (("predictor model", model), ("predictor weights", weights)):
         if path:

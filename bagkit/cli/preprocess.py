@@ -148,6 +148,12 @@ def preprocess_options(command):
     return command
 
 
+def preprocess_requested() -> bool:
+    """Whether the running command was given any of the ``--preprocess`` options."""
+    context = click.get_current_context(silent=True)
+    return context is not None and any(context.meta.get(_META, {}).values())
+
+
 def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = True):
     """``bagkit.predictors.predict_cohort``, after the preprocessing when the command was given
     ``--preprocess``: the predictions of the preprocessed scans, with the columns
@@ -174,9 +180,11 @@ def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = T
     reasons = done.status["preprocess_error"]
     left_out = reasons.notna() & done.scans.isna()
     predicted.loc[left_out, "prediction_error"] = "preprocessing: " + reasons[left_out].astype(str)
-    for column in ("preprocess_status", "preprocess_flags", "icv_ml", "brain_volume_ml"):
+    for column in ("preprocess_status", "preprocess_flags", "icv_ml", "brain_volume_ml", "qc_template_correlation",
+                   "qc_template_dice", "qc_picture"):
         values = done.status[column]
-        predicted[column] = values.astype(float) if column.endswith("_ml") else values.fillna("")
+        numeric = column.endswith("_ml") or column.startswith("qc_template")
+        predicted[column] = values.astype(float) if numeric else values.fillna("")
     say(f"preprocessing: {int((done.status['preprocess_status'] == 'ok').sum())} passed, "
         f"{int((done.status['preprocess_status'] == 'flagged').sum())} flagged, "
         f"{int((done.status['preprocess_status'] == 'error').sum())} failed, "
@@ -184,13 +192,17 @@ def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = T
     return predicted
 
 
-def fill_volumes(data, predicted):
-    """``data`` with ``icv_ml`` / ``brain_volume_ml`` (and ``nbv``) from the preprocessing's brain
-    masks where the table has none, and the note that says so (or no note)."""
+def add_preprocessing(data, predicted):
+    """``data`` with the preprocessing's QC columns (for the report's QC page) and ``icv_ml`` /
+    ``brain_volume_ml`` (and ``nbv``) from its brain masks where the table has none, and the note
+    that says so (or no note). Unchanged when nothing was preprocessed."""
     if "icv_ml" not in predicted.columns:
         return data, ()
     filled = []
     data = data.copy()
+    for column in ("preprocess_status", "preprocess_flags", "qc_template_correlation", "qc_template_dice",
+                   "qc_picture"):
+        data[column] = predicted[column].to_numpy()
     for column in ("icv_ml", "brain_volume_ml"):
         if column not in data.columns or data[column].isna().all():
             data[column] = predicted[column].to_numpy(dtype=float)
@@ -204,4 +216,4 @@ def fill_volumes(data, predicted):
                   f"not a segmentation tool's volumes",)
 
 __all__ = ["COMMANDS", "preprocess_command", "scans_from_arguments", "preprocess_options", "predict_scans",
-           "fill_volumes", "default_preprocess_dir"]
+           "add_preprocessing", "preprocess_requested", "default_preprocess_dir"]

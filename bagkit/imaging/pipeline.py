@@ -392,6 +392,8 @@ def run_pipeline(image: nib.Nifti1Image, options: PreprocessOptions = Preprocess
     metrics = qc_module.assess(normalised, mask, outside, native_mask_ml, template)
     metrics["brain_volume_ml"] = native_mask_ml * tissue_fraction(normalised[mask])
     metrics.update(info)
+    if info["registration_iterations"] >= options.registration_iterations:  # stopped by the cap, not converged
+        metrics["flags"] = ";".join([f for f in metrics["flags"].split(";") if f] + ["registration_not_converged"])
     seconds["qc"] = time.perf_counter() - clock
     del sitk
     return PipelineResult(
@@ -564,7 +566,9 @@ def preprocess_scans(paths: Iterable, out_dir, options: PreprocessOptions = Prep
 
 #: a scan whose file name says it is already in template space and preprocessed passes through
 PREPROCESSED_NAME = re.compile(r"_space-MNI152[A-Za-z0-9]*_.*desc-preproc_T1w\.nii(\.gz)?$")
-TRUE_VALUES = {"1", "true", "yes", "y", "t"}
+TRUE_VALUES = {"1", "1.0", "true", "yes", "y", "t"}
+STATUS_COLUMNS = ("preprocess_status", "preprocess_flags", "preprocess_error", "icv_ml", "brain_volume_ml",
+                  "qc_template_correlation", "qc_template_dice", "qc_picture")
 
 
 @dataclass(frozen=True)
@@ -572,7 +576,8 @@ class CohortPreprocessing:
     """:func:`preprocess_cohort`'s answer, indexed like the cohort table."""
 
     scans: pd.Series          # the scan each row's prediction should use (NaN: none)
-    status: pd.DataFrame      # preprocess_status, preprocess_flags, preprocess_error, icv_ml, brain_volume_ml
+    status: pd.DataFrame      # preprocess_status, preprocess_flags, preprocess_error, icv_ml, brain_volume_ml,
+    #                           qc_template_correlation, qc_template_dice, qc_picture
     results: tuple            # the PreprocessedScan of each preprocessed row
     notes: tuple[str, ...]
 
@@ -599,8 +604,7 @@ def preprocess_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: 
     base, store = Path(base_dir), Path(out_dir)
     declared = frame["scan_preprocessed"] if "scan_preprocessed" in frame.columns else pd.Series(None, frame.index)
     scans = pd.Series(np.nan, index=frame.index, dtype=object)
-    status = pd.DataFrame(index=frame.index, columns=["preprocess_status", "preprocess_flags", "preprocess_error",
-                                                      "icv_ml", "brain_volume_ml"], dtype=object)
+    status = pd.DataFrame(index=frame.index, columns=list(STATUS_COLUMNS), dtype=object)
     results, notes = [], []
     ids = frame["subject_id"] if "subject_id" in frame.columns else pd.Series(frame.index, index=frame.index)
     rows = list(frame["scan"].items())
@@ -634,6 +638,9 @@ def preprocess_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: 
         status.loc[label, "preprocess_flags"] = ";".join(done.flags)
         status.loc[label, "icv_ml"] = done.qc.get("mask_volume_ml", np.nan)
         status.loc[label, "brain_volume_ml"] = done.qc.get("brain_volume_ml", np.nan)
+        status.loc[label, "qc_template_correlation"] = done.qc.get("template_correlation", np.nan)
+        status.loc[label, "qc_template_dice"] = done.qc.get("template_dice", np.nan)
+        status.loc[label, "qc_picture"] = str(done.files["qc_png"])
         if done.flags and not keep_flagged:
             status.loc[label, "preprocess_error"] = f"QC flags {', '.join(done.flags)} (see {done.files['qc_png']})"
             notes.append(f"preprocessing: {who} left out for QC flags {', '.join(done.flags)} "

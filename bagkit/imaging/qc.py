@@ -9,7 +9,7 @@ Metrics (columns of ``qc.csv``), computed on the template's 1 mm grid:
 | ``mask_volume_ml`` | brain-mask volume in the scan's own space (ml) | outside ``MASK_VOLUME_RANGE_ML`` → ``mask_implausible`` |
 | ``brain_volume_ml`` | tissue (GM + WM) inside the mask: its voxels above the lower of two 3-class Otsu thresholds | — |
 | ``outside_fov_fraction`` | part of the template's brain that falls outside the scan's field of view | > ``MAX_OUTSIDE_FOV_FRACTION`` → ``fov_cut`` |
-| ``registration_metric`` | the final Mattes mutual information (negative; lower is better) | — |
+| ``registration_metric`` | the final Mattes mutual information (negative; lower is better) | the optimiser stopped at its iteration cap → ``registration_not_converged`` (set by the pipeline) |
 
 The thresholds were set on the synthetic heads of the tests (a correct registration:
 r ≥ 0.93, Dice ≥ 0.95; the same scan moved 10 mm / 10° off: r ≈ 0.6, Dice ≈ 0.85) and
@@ -31,7 +31,7 @@ MAX_MASK_FOV_FRACTION = 0.7
 
 METRICS = ("template_correlation", "template_dice", "mask_volume_ml", "brain_volume_ml", "outside_fov_fraction",
            "registration_metric")
-FLAGS = ("registration_failed", "mask_implausible", "fov_cut")
+FLAGS = ("registration_failed", "registration_not_converged", "mask_implausible", "fov_cut")
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
