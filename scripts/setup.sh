@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q "torch==2.13.0"
     predictor_dirs=()
     for d in predictors/*/; do [ -f "$d/pyproject.toml" ] && predictor_dirs+=(-e "$d"); done
-    .venv/bin/python -m pip install -q -e ".[test,distributed]" "${predictor_dirs[@]}"
+    .venv/bin/python -m pip install -q -e ".[test,distributed,preprocess]" "${predictor_dirs[@]}"
     echo "$want" > "$stamp"
 fi
 echo "bagkit setup: ready (.venv/bin/bagkit)"

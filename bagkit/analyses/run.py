@@ -18,6 +18,7 @@ from bagkit.analyses.matching import MatchingAnalysis, run_matching
 from bagkit.analyses.options import AnalysisOptions
 from bagkit.analyses.outcomes import Outcomes, Regressions, run_outcomes, run_regressions
 from bagkit.analyses.performance import BrainAgeModel, run_brain_age_model
+from bagkit.analyses.preprocessing import PreprocessingQC, run_preprocessing_qc
 from bagkit.analyses.provenance import Provenance, capture_provenance
 from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
@@ -51,6 +52,7 @@ class Results:
     outcomes: Outcomes | None = None
     regressions: Regressions | None = None
     brain_age_model: BrainAgeModel | None = None
+    preprocessing_qc: PreprocessingQC | None = None
     skipped: tuple[Skip, ...] = ()
     provenance: Provenance | None = None
 
@@ -83,6 +85,7 @@ ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
     ("brain_age_model", run_brain_age_model),
+    ("preprocessing_qc", run_preprocessing_qc),
 ]
 
 

@@ -1,6 +1,7 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -13,6 +14,8 @@ import bagkit
 from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
+from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
+from bagkit.cli.preprocess import add_preprocessing, predict_scans, preprocess_options, preprocess_requested
 from bagkit.errors import BagkitError
 from bagkit.io.outputs import check_output_folder
 from bagkit.stats.cutoffs import RULES
@@ -127,6 +130,7 @@ def cli(debug):
               help=f"Specificity the spec80 cutoff must reach (default: {_DEFAULTS.specificity_at_least}).")
 @click.option("--seed", type=int, help=f"Seed for matching ties and bootstraps (default: {_DEFAULTS.seed}).")
 @predictor_options(in_report=True)
+@preprocess_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
@@ -136,8 +140,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
     column (paths relative to COHORT_FILE) before the analysis."""
     say = _Progress(quiet)
-    if predictor_name is None and (weights or model or params or scheduler or workers):
-        raise click.UsageError("--weights, --model, --param, --scheduler and --workers need --predictor NAME "
+    if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()):
+        raise click.UsageError("--weights, --model, --param, --scheduler, --workers and --preprocess need --predictor NAME "
                                "(see `bagkit predictors`).")
     try:
         # refusals about the output folder come before minutes of work, not after
@@ -184,14 +188,15 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say,
                       scheduler=None, workers=None):
-    """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort)."""
-    from bagkit.predictors import predict_cohort, require_predictions
+    """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort),
+    after the raw-scan preprocessing when --preprocess was given."""
+    from bagkit.predictors import require_predictions
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
-    predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
-                               progress=not quiet, scheduler=scheduler, workers=workers)
+    predicted = predict_scans(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
+                              progress=not quiet, scheduler=scheduler, workers=workers)
     require_predictions(predicted, cohort_file)  # asked for brain age and none came: an error, not a note
     run = predicted.attrs.get("prediction_run")
     if run:  # --scheduler / --workers: how the predictions were made (a dict; the report's provenance)
@@ -203,6 +208,8 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
         cohort = cohort.with_predictions(predicted, predictor_name, inputs, run=run)
     for warning in _unique(caught):
         click.echo(f"warning: {warning}", err=True)
+    data, volume_notes = add_preprocessing(cohort.data, predicted)
+    cohort = dataclasses.replace(cohort, data=data, notes=tuple(cohort.notes) + tuple(volume_notes))
     say(f"brain age: {cohort.derivations['brain age']}")
     return cohort
 
@@ -212,7 +219,7 @@ def _unique(caught) -> list[str]:
 
 
 # the predictor commands (predictors, predict, train, lesion-fill, compare); torch-free at import
-for _command in PREDICTOR_COMMANDS:
+for _command in PREDICTOR_COMMANDS + PREPROCESS_COMMANDS:
     cli.add_command(_command)
 
 

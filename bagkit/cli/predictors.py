@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from bagkit.cli.preprocess import predict_scans, preprocess_options
 from bagkit.errors import BagkitError, PredictorError
 from bagkit.io.outputs import atomic_output, checked_output
 from bagkit.io.tables import line_numbers, spreadsheet_safe_frame
@@ -158,6 +159,7 @@ def predictors_command():
 @click.command("predict")
 @click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
 @predictor_options()
+@preprocess_options
 @click.option("-o", "--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV of subject_id, brain_age, brain_age_sd, prediction_error.")
 @_force
@@ -166,15 +168,15 @@ def predict_command(cohort_file, predictor_name, weights, model, params, cache_d
                     quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
-    from bagkit.predictors import predict_cohort, require_predictions
+    from bagkit.predictors import require_predictions
 
     out = _output(out, [cohort_file], force, "predictions table")
     frame = _read_table(cohort_file, "cohort")
     try:
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
-        result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent,
-                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet,
-                                scheduler=scheduler, workers=workers)
+        result = predict_scans(frame, predictor, base_dir=Path(cohort_file).parent,
+                               cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet,
+                               scheduler=scheduler, workers=workers)
         failed = result[result.prediction_error != ""]
         for _, row in failed.iterrows():
             click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)

@@ -20,6 +20,7 @@ from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
 from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
+from bagkit.report import qc as qc_section
 from bagkit.report import table1 as table1_section
 from bagkit.report.layout import CONTENT_HEIGHT, CONTENT_WIDTH, MARGIN, PAGE, fonts, gap, paragraph, unsupported_text
 
@@ -31,6 +32,7 @@ SECTIONS: list[tuple[str, object]] = [
     ("Table 2", matching_section),
     ("Outcomes", outcomes_section),
     ("Brain-age model", predictors_section),
+    ("Preprocessing QC", qc_section),
 ]
 
 
