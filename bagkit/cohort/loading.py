@@ -64,6 +64,19 @@ def _parse_numeric(frame: pd.DataFrame, column: str, source_name: str, path: Pat
     return values.astype(float)
 
 
+def _parse_extra(raw: pd.Series) -> pd.Series:
+    """A column beyond the canonical ones (a user's own covariate): numbers when every value given
+    reads as a number (so it can be a matching covariate with a mean ± SD row), else text."""
+    text = raw.str.strip() if raw.dtype == object else raw
+    present = text.dropna()
+    if len(present) == 0:
+        return text
+    values = pd.to_numeric(present, errors="coerce")
+    if values.notna().all() and np.isfinite(values.to_numpy(dtype=float)).all():
+        return pd.to_numeric(text, errors="coerce").astype(float)
+    return text
+
+
 def _parse_coded(frame, column, source_name, path, codes: Mapping[str, object], expected: str) -> pd.Series:
     raw = frame[column]
     parsed = raw.str.strip().str.lower().map(codes)
@@ -131,7 +144,9 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
     for name in frame.columns:
         spec = COLUMNS.get(name)
         shown = source_names.get(name, name)
-        if spec is None or spec.kind in ("label", "id", "path"):
+        if spec is None:
+            data[name] = _parse_extra(frame[name])
+        elif spec.kind in ("label", "id", "path"):
             data[name] = frame[name].str.strip() if frame[name].dtype == object else frame[name]
         elif spec.kind == "numeric":
             data[name] = _parse_numeric(frame, name, shown, path)
