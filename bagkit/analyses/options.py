@@ -22,5 +22,6 @@ class AnalysisOptions:
     cutoff_rule: str = "spec80"  # or "youden"
     specificity_at_least: float = 0.80
     cutoff_bootstrap: int = 0  # bootstrap replicates for the cutoff's CI (0: none)
+    roc_direction: str = "higher"  # higher BAG marks worsening (pROC direction "<"); "lower" (">") or "auto"
     cox_selection: str = "all"  # or "univariable_p05" (the paper's Table 3: univariable p < 0.05, BAG kept)
     seed: int = 20240101

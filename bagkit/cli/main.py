@@ -13,7 +13,7 @@ from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
-from bagkit.stats.cutoffs import RULES
+from bagkit.stats.cutoffs import DIRECTIONS, RULES
 from bagkit.stats.matching import M_ORDERS
 
 _DEFAULTS = AnalysisOptions()
@@ -84,11 +84,14 @@ def cli():
                    f"(default: {_DEFAULTS.cutoff_rule}).")
 @click.option("--specificity", type=click.FloatRange(0.5, 1.0),
               help=f"Specificity the spec80 cutoff must reach (default: {_DEFAULTS.specificity_at_least}).")
+@click.option("--roc-direction", type=click.Choice(tuple(DIRECTIONS)),
+              help=f"Which BAG marks EDSS worsening in the ROC: higher (pROC direction \"<\"), lower (\">\") or "
+                   f"auto (pROC's median rule, biased upwards) (default: {_DEFAULTS.roc_direction}).")
 @click.option("--seed", type=int, help=f"Seed for matching ties and bootstraps (default: {_DEFAULTS.seed}).")
 @predictor_options(in_report=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
-           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
+           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, roc_direction, seed,
            predictor_name, weights, model, params, cache_dir, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
@@ -115,7 +118,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         # Only what the user gave overrides AnalysisOptions' defaults (their one source).
         given = dict(match_groups=match, match_covariates=_csv_list(covariates), match_ratio=ratio,
                      match_caliper=caliper, match_replace=replace, match_exact=_csv_list(exact),
-                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity,
+                     roc_direction=roc_direction, seed=seed)
         options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

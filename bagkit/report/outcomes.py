@@ -8,6 +8,7 @@ import math
 from bagkit.plots.outcomes import figure2, roc_figure
 from bagkit.report import format as fmt
 from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
+from bagkit.stats.cutoffs import direction_words
 
 TABLE3_CAPTION = ("Table 3. Univariable and multivariable Cox proportional hazards model analysis for predicting "
                   "EDSS worsening by BAG, age at diagnosis, sex, duration between first onset to diagnosis, "
@@ -86,7 +87,7 @@ def cutoff_table(outcomes) -> list:
     groups = [g for g in outcomes.groups if g.roc is not None]
     if not groups:
         return []
-    rows = [["Group", "N (events)", "AUC (95% CI)", "Rule", "Cutoff, BAG >", "Sensitivity", "Specificity",
+    rows = [["Group", "N (events)", "AUC (95% CI)", "Rule", "Positive when", "Sensitivity", "Specificity",
              "Median time, above (95% CI)", "Median time, below (95% CI)", "Log-rank p"]]
     for g in groups:
         c = g.roc.curve
@@ -95,7 +96,7 @@ def cutoff_table(outcomes) -> list:
             km = g.km if chosen else None
             above = km.curve("above") if km is not None and any(k.label == "above" for k in km.curves) else None
             below = km.curve("below") if km is not None and any(k.label == "below" for k in km.curves) else None
-            threshold = f"{cut.threshold:.1f}"
+            threshold = cut.rule_text("BAG")
             if cut.ci_low is not None:
                 threshold += f" ({cut.ci_low:.1f}, {cut.ci_high:.1f})"
             rows.append([g.group, f"{g.n_followup} ({g.events})",
@@ -106,13 +107,28 @@ def cutoff_table(outcomes) -> list:
                          _years(above.median, above.median_ci_low, above.median_ci_high) if above else "-",
                          _years(below.median, below.median_ci_low, below.median_ci_high) if below else "-",
                          fmt.p_value(km.logrank_p) if km is not None else "-"])
-    widths = [w * CONTENT_WIDTH for w in (0.08, 0.08, 0.13, 0.11, 0.08, 0.08, 0.08, 0.14, 0.14, 0.08)]
+    widths = [w * CONTENT_WIDTH for w in (0.08, 0.08, 0.13, 0.11, 0.09, 0.08, 0.08, 0.14, 0.14, 0.07)]
     return [paragraph("Cutoffs of BAG for EDSS worsening (ROC) and time to worsening above vs below the cutoff",
                       "caption"), paper_table(rows, widths), gap(1.5),
+            paragraph(_direction_note(groups), "note"),
             paragraph("AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
-                      "(pROC). * the rule used for the Kaplan–Meier strata. Median time to worsening in years "
+                      "(pROC). * the rule used for the Kaplan–Meier strata; 'above' the cutoff means positive "
+                      "(the comparison in 'Positive when'). Median time to worsening in years "
                       "(Kaplan–Meier, R survfit's default log-transformed CI; NR: not reached); log-rank test "
                       "(R: survdiff).", "note")]
+
+
+def _direction_note(groups) -> str:
+    """The ROC direction in words, per group where it differs (R: pROC roc(direction = ...))."""
+    said = {}
+    for g in groups:
+        words = direction_words(g.roc.curve.direction, event="EDSS worsening")
+        how = ("chosen by pROC's direction = \"auto\" from the group medians" if g.roc.requested_direction == "auto"
+               else f"stated in advance (pROC direction = \"{g.roc.curve.direction}\")")
+        said.setdefault(f"{words[0].upper()}{words[1:]}, {how}", []).append(g.group)
+    if len(said) == 1:
+        return f"ROC direction: {next(iter(said))}."
+    return "ROC direction: " + "; ".join(f"{', '.join(v)}: {k}" for k, v in said.items()) + "."
 
 
 def regression_tables(regressions) -> list:
@@ -170,7 +186,9 @@ def flowables(results, figures_dir) -> list:
                                   "numbers at risk under each panel.", "caption"),
                 figure(fig, png_path=figures_dir / "figure2.png")]
     if outcomes is not None and any(g.roc is not None for g in outcomes.groups):
-        out += [gap(4), paragraph("ROC curves of BAG for EDSS worsening (dot: the cutoff used).", "caption"),
+        rocs = [g for g in outcomes.groups if g.roc is not None]
+        out += [gap(4), paragraph("ROC curves of BAG for EDSS worsening (dot: the cutoff used). "
+                                  + _direction_note(rocs), "caption"),
                 figure(roc_figure(outcomes), width=CONTENT_WIDTH * 0.5, png_path=figures_dir / "roc.png")]
     if regressions is not None:
         out += [gap(5)] + regression_tables(regressions)
