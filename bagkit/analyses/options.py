@@ -19,6 +19,7 @@ class AnalysisOptions:
     match_replace: bool = False
     match_exact: tuple[str, ...] = ()
     match_order: str = "data"
+    welch: bool = False  # Welch's t-test instead of Student's for two-group continuous comparisons
     cutoff_rule: str = "spec80"  # or "youden"
     specificity_at_least: float = 0.80
     cutoff_bootstrap: int = 0  # bootstrap replicates for the cutoff's CI (0: none)

@@ -240,9 +240,11 @@ MULTIVARIABLE_EDSS = ("bag", "nbv", "disease_duration")
 def run_regressions(cohort: Cohort, options=None) -> Regressions:
     """BAG ~ EDSS, BAG ~ nbv, EDSS ~ BAG + nbv + disease_duration per patient group; predicted SD ~ BAG
     per group; AQP4 pos vs neg and lesions vs none (Student's t) per patient group; BAG across
-    centers per group (one-way ANOVA) and over all groups adjusted for group."""
+    centers per group (one-way ANOVA) and over all groups adjusted for group. ``options.welch``: the
+    subgroup comparisons by Welch's t-test instead."""
     if not cohort.has("bag"):
         raise AnalysisError("no brain age gap: the cohort needs a brain_age column (or scans to predict it)")
+    welch = bool((options or AnalysisOptions()).welch)
     models, subgroups, centers, notes = [], [], [], []
 
     def attempt(what, make, into):
@@ -270,12 +272,12 @@ def run_regressions(cohort: Cohort, options=None) -> Regressions:
             attempt(f"{group}: AQP4 pos vs neg",
                     lambda: subgroup_t_test(data.loc[data["aqp4"] == "pos", "bag"],
                                             data.loc[data["aqp4"] == "neg", "bag"], ("aqp4=pos", "aqp4=neg"),
-                                            group), subgroups)
+                                            group, welch=welch), subgroups)
         if cohort.has("lesion_volume_ml") and data["lesion_volume_ml"].notna().any():
             lesions = data["lesion_volume_ml"]
             attempt(f"{group}: brain lesions vs none",
                     lambda: subgroup_t_test(data.loc[lesions > 0, "bag"], data.loc[lesions == 0, "bag"],
-                                            ("lesions", "no lesions"), group), subgroups)
+                                            ("lesions", "no lesions"), group, welch=welch), subgroups)
     if cohort.has("center"):
         for group in cohort.groups:
             attempt(f"{group}: BAG across centers", lambda: center_anova(cohort.group(group), group), centers)

@@ -108,7 +108,7 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     started = _dt.datetime.now().astimezone()
     r_calls = rbridge.calls()
     say("Table 1")
-    first = table1(cohort)
+    first = table1(cohort, welch=options.welch)
     sections: dict[str, Any] = {}
     skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
     for name, run in ANALYSES:

@@ -84,6 +84,9 @@ def cli():
                    f"(default: {_DEFAULTS.cutoff_rule}).")
 @click.option("--specificity", type=click.FloatRange(0.5, 1.0),
               help=f"Specificity the spec80 cutoff must reach (default: {_DEFAULTS.specificity_at_least}).")
+@click.option("--welch", is_flag=True, default=None,
+              help="Welch's t-test (unequal variances; R t.test(var.equal = FALSE)) instead of Student's for "
+                   "continuous comparisons of two groups (Table 1 with two groups, Table 2, subgroups).")
 @click.option("--roc-direction", type=click.Choice(tuple(DIRECTIONS)),
               help=f"Which BAG marks EDSS worsening in the ROC: higher (pROC direction \"<\"), lower (\">\") or "
                    f"auto (pROC's median rule, biased upwards) (default: {_DEFAULTS.roc_direction}).")
@@ -91,7 +94,7 @@ def cli():
 @predictor_options(in_report=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
-           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, roc_direction, seed,
+           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, welch, roc_direction, seed,
            predictor_name, weights, model, params, cache_dir, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
@@ -119,7 +122,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         given = dict(match_groups=match, match_covariates=_csv_list(covariates), match_ratio=ratio,
                      match_caliper=caliper, match_replace=replace, match_exact=_csv_list(exact),
                      match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity,
-                     roc_direction=roc_direction, seed=seed)
+                     roc_direction=roc_direction, welch=welch, seed=seed)
         options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -152,7 +152,9 @@ def regression_tables(regressions) -> list:
                          f"{s.mean[0]:.1f} ± {s.sd[0]:.1f} ({s.n[0]})", f"{s.mean[1]:.1f} ± {s.sd[1]:.1f} ({s.n[1]})",
                          f"{c.diff:.1f} ({c.ci_low:.1f}, {c.ci_high:.1f})", fmt.p_value(c.p)])
         widths = [w * CONTENT_WIDTH for w in (0.1, 0.26, 0.17, 0.17, 0.18, 0.1)]
-        out += [paragraph("BAG in subgroups (Student's t-test; R: t.test(var.equal = TRUE))", "caption"),
+        welch = regressions.subgroups[0].comparison.method.startswith("Welch")
+        out += [paragraph("BAG in subgroups (" + ("Welch's t-test; R: t.test(var.equal = FALSE))" if welch else
+                                                  "Student's t-test; R: t.test(var.equal = TRUE))"), "caption"),
                 paper_table(rows, widths), gap(4)]
     if regressions.centers:
         rows = [["Subset", "Test", "Centers", "n", "F (df)", "p"]]

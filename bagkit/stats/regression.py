@@ -6,7 +6,8 @@ R equivalents (compared in the tests):
 ``simple_regression(y, x)``              ``lm(y ~ x)`` (β, its SE, t, p, 95% CI, R²) and
                                          ``cor.test(x, y)`` (Pearson r; its p equals the slope's)
 ``multiple_regression(y, [x1, ...])``    ``summary(lm(y ~ x1 + x2 + ...))``
-``subgroup_t_test``                      ``t.test(a, b, var.equal = TRUE)`` (Student's, as the paper)
+``subgroup_t_test``                      ``t.test(a, b, var.equal = TRUE)`` (Student's, as the paper);
+                                         ``welch=True``: ``t.test(a, b)`` (Welch)
 ``center_anova`` per group               ``aov(bag ~ center)`` within each group (one-way F test)
 ``center_anova`` overall                 ``anova(lm(bag ~ group + center))``: the sequential (type I)
                                          F test of center after group, i.e. do centers differ once
@@ -31,7 +32,7 @@ from scipy import stats
 
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
-from bagkit.stats.comparisons import Comparison, student_t
+from bagkit.stats.comparisons import Comparison, student_t, welch_t
 
 __all__ = ["Coefficient", "LinearModel", "SubgroupComparison", "CenterAnova", "simple_regression",
            "multiple_regression", "subgroup_t_test", "center_anova"]
@@ -159,7 +160,8 @@ class SubgroupComparison:
         return tidy_frame(self.rows())
 
 
-def subgroup_t_test(a, b, levels: tuple[str, str], subset: str, term: str = "bag") -> SubgroupComparison:
+def subgroup_t_test(a, b, levels: tuple[str, str], subset: str, term: str = "bag",
+                    welch: bool = False) -> SubgroupComparison:
     """Student's t-test of ``a`` vs ``b`` (``t.test(a, b, var.equal = TRUE)``)."""
     a = np.asarray(a, float)
     b = np.asarray(b, float)
@@ -167,7 +169,7 @@ def subgroup_t_test(a, b, levels: tuple[str, str], subset: str, term: str = "bag
     if len(a) < 2 or len(b) < 2:
         raise AnalysisError(f"{subset}: {levels[0]} vs {levels[1]} needs at least 2 subjects in each subgroup; "
                             f"found {len(a)} and {len(b)}")
-    comparison = student_t(a, b, f"{levels[0]} vs {levels[1]}")
+    comparison = (welch_t if welch else student_t)(a, b, f"{levels[0]} vs {levels[1]}")
     return SubgroupComparison(subset, term, levels, comparison, (len(a), len(b)),
                               (float(a.mean()), float(b.mean())),
                               (float(a.std(ddof=1)), float(b.std(ddof=1))))

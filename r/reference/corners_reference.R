@@ -20,6 +20,11 @@
 #             (ci.auc delong), direction_higher_is_event (1 for "<"), threshold_spec80, sensitivity_spec80,
 #             specificity_spec80 (highest sensitivity among coords with specificity >= 0.8; ties: highest
 #             specificity, lowest threshold), threshold_youden (coords(r, "best"), the lowest tied threshold)
+#   psm_effect IN: MatchIt's matched data (match.data(m): bag, treat, subclass, weights, covariates, as
+#             matching_reference.R made them); ARGS: COV1,COV2,..   (MatchIt's vignette on effects)
+#             fit <- lm(bag ~ treat [+ covariates], data = md, weights = weights)
+#             coeftest(fit, vcov. = vcovCL, cluster = ~subclass); coefci(fit, vcov. = vcovCL, cluster = ~subclass)
+#             estimate, se, t, p, ci_low, ci_high, df, and the same prefixed adjusted_; n, clusters
 #   lm_age    IN: bag, group, age; ARGS: A,B     lm(bag ~ group + age) with group a factor whose reference
 #             is B: estimate, se, t, p, ci_low, ci_high of the group A coefficient; df_residual
 options(warn = 1, stringsAsFactors = FALSE)
@@ -108,6 +113,27 @@ if (command == "logrank") {
   put("ci_low", ci[term, 1])
   put("ci_high", ci[term, 2])
   put("df_residual", fit$df.residual)
+} else if (command == "psm_effect") {
+  suppressMessages({library(sandwich); library(lmtest)})
+  versions <- sprintf("%s; sandwich %s; lmtest %s", versions, packageVersion("sandwich"), packageVersion("lmtest"))
+  covariates <- strsplit(args[4], ",", fixed = TRUE)[[1]]
+  md <- d[d$weights > 0, ]
+  md$subclass <- factor(md$subclass)
+  for (adjusted in c(FALSE, TRUE)) {
+    fit <- lm(reformulate(c("treat", if (adjusted) covariates), "bag"), data = md, weights = weights)
+    ct <- coeftest(fit, vcov. = vcovCL, cluster = ~subclass)
+    ci <- coefci(fit, vcov. = vcovCL, cluster = ~subclass)
+    prefix <- if (adjusted) "adjusted_" else ""
+    put(paste0(prefix, "estimate"), ct["treat", 1])
+    put(paste0(prefix, "se"), ct["treat", 2])
+    put(paste0(prefix, "t"), ct["treat", 3])
+    put(paste0(prefix, "p"), ct["treat", 4])
+    put(paste0(prefix, "ci_low"), ci["treat", 1])
+    put(paste0(prefix, "ci_high"), ci["treat", 2])
+    put(paste0(prefix, "df"), fit$df.residual)
+  }
+  put("n", nrow(md))
+  put("clusters", nlevels(md$subclass))
 } else {
   stop("unknown command ", command)
 }
