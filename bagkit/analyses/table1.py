@@ -63,6 +63,7 @@ TABLE1_VARIABLES: tuple[Variable, ...] = (
     Variable("nbv", "mean", decimals=3),
     Variable("lesion_volume_ml", "mean"),
     Variable("brain_age", "mean", section=BRAIN_AGE),
+    Variable("bag_uncorrected", "mean_ci", section=BRAIN_AGE),  # only after an age-bias correction
     Variable("bag", "mean_ci", section=BRAIN_AGE),
     Variable("brain_age_sd", "mean_ci", section=BRAIN_AGE),
     Variable("followup_years", "count", section=FOLLOWUP),

@@ -225,3 +225,24 @@ def _derive_followup_columns(data: pd.DataFrame, path: Path) -> pd.DataFrame:
             raise CohortError(f"{path}: 'worsening' and 'followup_years' must be both given or both empty; "
                               f"line(s) {line_numbers(only_one)} have only one")
     return data
+
+
+def read_calibration(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read an age-bias calibration table: healthy subjects outside the cohort, one per row, with
+    ``age`` and ``brain_age`` (``columns`` maps your names: ``{"age": "AgeAtScan"}``). Rows with
+    either value empty are dropped; a non-numeric or out-of-range value is an error naming the line."""
+    path = Path(path)
+    frame = read_table(path, "bias calibration")
+    renames = {yours: canonical for canonical, yours in (columns or {}).items()}
+    frame = frame.rename(columns=renames)
+    missing = [c for c in ("age", "brain_age") if c not in frame.columns]
+    if missing:
+        raise CohortError(f"bias calibration file {path}: column(s) {', '.join(missing)} not found; it needs "
+                          f"age and brain_age (healthy subjects' chronological and predicted age); its columns "
+                          f"are: {', '.join(frame.columns)}")
+    out = pd.DataFrame({c: _parse_numeric(frame, c, c, path) for c in ("age", "brain_age")})
+    out = out.dropna().reset_index(drop=True)
+    if len(out) < 3:
+        raise CohortError(f"bias calibration file {path}: {len(out)} row(s) with both age and brain_age; at least "
+                          f"3 are needed to fit the correction")
+    return out

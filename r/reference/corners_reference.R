@@ -25,8 +25,13 @@
 #             fit <- lm(bag ~ treat [+ covariates], data = md, weights = weights)
 #             coeftest(fit, vcov. = vcovCL, cluster = ~subclass); coefci(fit, vcov. = vcovCL, cluster = ~subclass)
 #             estimate, se, t, p, ci_low, ci_high, df, and the same prefixed adjusted_; n, clusters
-#   lm_age    IN: bag, group, age; ARGS: A,B     lm(bag ~ group + age) with group a factor whose reference
-#             is B: estimate, se, t, p, ci_low, ci_high of the group A coefficient; df_residual
+#   bias      IN: age, brain_age, control (1/0), fold (controls' cross-fitting fold); ARGS: linear|bag
+#             fit <- lm(brain_age ~ age) (linear) or lm(I(brain_age - age) ~ age) (bag) on the controls:
+#             slope, intercept; bag_<i> the corrected BAG of row i: patients by the full fit, each control
+#             by the fit on the controls of the other folds
+#   lm_age    IN: bag, group, age; ARGS: A,B     lm(bag ~ group) and lm(bag ~ group + age) on groups A and B,
+#             group a factor whose reference is B: estimate, se, t, p, ci_low, ci_high (confint), df of the
+#             group A coefficient (prefixed adjusted_ for the model with age)
 options(warn = 1, stringsAsFactors = FALSE)
 args <- commandArgs(trailingOnly = TRUE)
 command <- args[1]
@@ -99,20 +104,42 @@ if (command == "logrank") {
   put("specificity_spec80", ok$specificity[1])
   best <- coords(r, "best", best.method = "youden", ret = c("threshold"), transpose = FALSE)
   put("threshold_youden", min(best$threshold))
+} else if (command == "bias") {
+  # IN: age, brain_age, control (1/0), fold (0..k-1 for controls, NA otherwise); ARGS: METHOD
+  method <- args[4]
+  d$target <- if (method == "linear") d$brain_age else d$brain_age - d$age
+  correct <- function(fit, x) {
+    a <- coef(fit)[["age"]]; b <- coef(fit)[["(Intercept)"]]
+    if (method == "linear") (x$brain_age - b) / a - x$age else (x$brain_age - x$age) - (a * x$age + b)
+  }
+  controls <- d[d$control == 1, ]
+  fit <- lm(target ~ age, data = controls)
+  put("slope", coef(fit)[["age"]])
+  put("intercept", coef(fit)[["(Intercept)"]])
+  bag <- correct(fit, d)
+  for (k in unique(na.omit(controls$fold))) {
+    held <- which(d$control == 1 & d$fold == k)
+    bag[held] <- correct(lm(target ~ age, data = controls[which(controls$fold != k), ]), d[held, ])
+  }
+  for (i in seq_len(nrow(d))) put(paste0("bag_", i), bag[i])
 } else if (command == "lm_age") {
   levels <- strsplit(args[4], ",", fixed = TRUE)[[1]]
+  d <- d[d$group %in% levels, ]
   d$group <- factor(d$group, levels = rev(levels))
-  fit <- lm(bag ~ group + age, data = d)
   term <- paste0("group", levels[1])
-  co <- summary(fit)$coefficients
-  ci <- confint(fit)
-  put("estimate", co[term, "Estimate"])
-  put("se", co[term, "Std. Error"])
-  put("t", co[term, "t value"])
-  put("p", co[term, "Pr(>|t|)"])
-  put("ci_low", ci[term, 1])
-  put("ci_high", ci[term, 2])
-  put("df_residual", fit$df.residual)
+  for (adjusted in c(FALSE, TRUE)) {
+    fit <- if (adjusted) lm(bag ~ group + age, data = d) else lm(bag ~ group, data = d)
+    co <- summary(fit)$coefficients
+    ci <- confint(fit)
+    prefix <- if (adjusted) "adjusted_" else ""
+    put(paste0(prefix, "estimate"), co[term, "Estimate"])
+    put(paste0(prefix, "se"), co[term, "Std. Error"])
+    put(paste0(prefix, "t"), co[term, "t value"])
+    put(paste0(prefix, "p"), co[term, "Pr(>|t|)"])
+    put(paste0(prefix, "ci_low"), ci[term, 1])
+    put(paste0(prefix, "ci_high"), ci[term, 2])
+    put(paste0(prefix, "df"), fit$df.residual)
+  }
 } else if (command == "psm_effect") {
   suppressMessages({library(sandwich); library(lmtest)})
   versions <- sprintf("%s; sandwich %s; lmtest %s", versions, packageVersion("sandwich"), packageVersion("lmtest"))
