@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from bagkit.plots.forest import forest_figure
 from bagkit.plots.outcomes import figure2, roc_figure
 from bagkit.report import format as fmt
 from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
@@ -175,7 +176,18 @@ def flowables(results, figures_dir) -> list:
         return []
     out = [paragraph("Outcomes: cutoffs, time to EDSS worsening and Cox models", "heading")]
     if outcomes is not None:
-        out += table3(outcomes) + [gap(5)] + cutoff_table(outcomes)
+        out += table3(outcomes)
+        try:
+            forest = forest_figure(outcomes)
+        except ValueError:
+            forest = None
+        if forest is not None:
+            out += [gap(4), paragraph("Figure. Forest plot of Table 3: hazard ratio with its 95% CI per covariate, "
+                                      "univariable (circles) and multivariable (squares), per group; dashed line "
+                                      "at HR = 1. The same Cox models as Table 3 (R: exp(coef(fit)), "
+                                      "exp(confint(fit)) of coxph(..., ties = \"efron\")).", "caption"),
+                    figure(forest, png_path=figures_dir / "forest.png")]
+        out += [gap(5)] + cutoff_table(outcomes)
     try:
         fig = figure2(results.cohort, outcomes, regressions)
     except ValueError:
