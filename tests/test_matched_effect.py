@@ -21,7 +21,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from test_matching import PAPER_COVARIATES, _paper_like, r_matching
+from test_matching import PAPER_COVARIATES, _paper_like, lalonde_csv, r_matching  # noqa: F401 (fixture)
 from test_r_corners import r_corner
 
 from bagkit.analyses import AnalysisOptions
@@ -84,3 +84,30 @@ def test_welch_option_reaches_table2(tmp_path):
     assert comparison.statistic == pytest.approx(theirs["t"], rel=1e-8)
     assert comparison.df == pytest.approx(theirs["df"], rel=1e-8)
     assert comparison.p == pytest.approx(theirs["p"], rel=1e-8)
+
+
+def test_psm_effect_on_lalonde_matches_r(lalonde_csv, tmp_path):  # noqa: F811 (the fixture)
+    """MatchIt::lalonde, the effect of the training programme on re78 after 1:1 nearest matching on
+    age, educ, married, nodegree, re74, re75 — the example of MatchIt's vignette — with
+    pair-clustered SEs: ``coeftest(lm(re78 ~ treat [+ covariates], md, weights), vcovCL, cluster = ~subclass)``."""
+    from test_matching import lalonde_cohort
+
+    from bagkit.stats.effects import matched_effect
+    from bagkit.stats.matching import match_groups
+
+    covariates = ("age", "educ", "married", "nodegree", "re74", "re75")
+    cohort = lalonde_cohort(lalonde_csv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        matching = match_groups(cohort, ("treated", "control"), covariates)
+    subjects = r_matching(lalonde_csv, tmp_path, covariates, treat="treat")["subjects"]
+    data = pd.read_csv(lalonde_csv, dtype={"subject_id": str}, float_precision="round_trip")
+    md = subjects.rename(columns={"id": "subject_id", "weight": "weights"}).merge(
+        data.drop(columns="treat"), on="subject_id").rename(columns={"re78": "bag"})
+    theirs = r_corner("psm_effect", md[["bag", "treat", "subclass", "weights", *covariates]], tmp_path,
+                      ",".join(covariates))
+    for adjusted, prefix in ((False, ""), (True, "adjusted_")):
+        effect = matched_effect(matching, "re78", adjust=adjusted)
+        assert effect.n == theirs["n"] == 370
+        for name in ("estimate", "se", "t", "ci_low", "ci_high", "p", "df"):
+            assert getattr(effect, name) == pytest.approx(theirs[prefix + name], rel=1e-8), (adjusted, name)

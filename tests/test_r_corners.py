@@ -212,3 +212,30 @@ def test_own_numeric_covariate_table2_row_equals_r_matched_means(tmp_path):
     assert test.diff == pytest.approx(reference["ttest"].set_index("variable").loc["moca", "diff"], rel=1e-8)
     tidy = table.tidy()
     assert len(tidy.query("term == 'moca' and subset == 'NMOSD' and statistic == 'sd'")) == 1
+
+
+def test_lung_in_years_from_two_computations_matches_r(tmp_path):
+    """survival::lung with follow-up in years computed two ways (``days / 365.25`` for half the
+    subjects, ``days * (1 / 365.25)`` for the others, as two date pipelines would): equal days give
+    times equal only up to floating-point error. survdiff / survfit / coxph + cox.zph by sex, as R."""
+    from test_survival import export
+
+    data = export("lung", tmp_path)
+    years = np.where(np.arange(len(data)) % 2 == 0, data.time / 365.25, data.time * (1 / 365.25))
+    assert len(np.unique(years)) > len(np.unique(data.time))  # some equal days now differ in the last bit
+    frame = pd.DataFrame({"time": years, "event": data.event, "x1": data.age, "x2": data.sex,
+                          "stratum": np.where(data.sex == 1, "male", "female")})
+    chisq, df, p = logrank(frame.time, frame.event, frame.stratum)
+    theirs = r_corner("logrank", frame[["time", "event", "stratum"]], tmp_path)
+    assert (df, chisq, p) == (theirs["df"], pytest.approx(theirs["chisq"], rel=1e-10),
+                              pytest.approx(theirs["p"], rel=1e-10))
+    curve = kaplan_meier(frame.time, frame.event)
+    km = r_corner("km", frame[["time", "event"]], tmp_path)
+    for ours, name in ((curve.median, "median"), (curve.median_ci_low, "ci_low"), (curve.median_ci_high, "ci_high")):
+        assert ours == pytest.approx(km[name], rel=1e-12)
+    model = cox_model(frame.time, frame.event, frame[["x1", "x2"]], "all")
+    cox = r_corner("cox", frame[["time", "event", "x1", "x2"]], tmp_path)
+    for term in model.terms:
+        assert term.coef == pytest.approx(cox[f"coef_{term.term}"], rel=1e-6)
+        assert term.zph_chisq == pytest.approx(cox[f"zph_chisq_{term.term}"], rel=1e-5)
+    assert model.zph_global_p == pytest.approx(cox["zph_global_p"], rel=1e-5)

@@ -88,3 +88,22 @@ def test_option_reaches_every_group(choice, direction, small_cohort_csv, tmp_pat
 def test_unknown_direction_is_named(small_cohort_csv, tmp_path):
     with pytest.raises(AnalysisError, match="unknown roc_direction 'up'.*higher, lower, auto"):
         run_outcomes(_cohort_with_followup(small_cohort_csv, tmp_path), AnalysisOptions(roc_direction="up"))
+
+
+@pytest.mark.parametrize("direction", ["<", ">"])
+def test_direction_on_asah_matches_proc(direction, tmp_path):
+    """pROC::aSAH, s100b for a poor outcome: ``roc(outcome, s100b, direction = "<" | ">")`` — with ">"
+    (against the data) the AUC is 1 − the "<" AUC, below 0.5, as pROC says."""
+    from rtools import ROOT, rscript
+
+    rscript(str(ROOT / "r" / "reference" / "cutoffs_reference.R"), "export-asah", str(tmp_path / "asah.csv"))
+    data = pd.read_csv(tmp_path / "asah.csv")
+    frame = data[data.subset == "s100b"][["marker", "event"]]
+    ours = roc_analysis(frame.marker, frame.event, direction=direction)
+    theirs = r_corner("roc", frame, tmp_path, direction)
+    assert ours.curve.auc == pytest.approx(theirs["auc"], rel=1e-9)
+    assert (ours.curve.auc < 0.5) == (direction == ">")
+    assert ours.curve.ci_low == pytest.approx(theirs["ci_low"], rel=1e-9)
+    spec80 = next(c for c in ours.cutoffs if c.rule == "spec80")
+    assert spec80.threshold == pytest.approx(theirs["threshold_spec80"], abs=1e-9)
+    assert spec80.sensitivity == pytest.approx(theirs["sensitivity_spec80"], abs=1e-12)

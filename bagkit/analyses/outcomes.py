@@ -208,6 +208,8 @@ def run_outcomes(cohort: Cohort, options=None) -> Outcomes:
     groups = tuple(_group_outcomes(cohort, g, rule, specificity, bootstrap, seed, covariates, selection,
                                    direction) for g in cohort.patient_groups)
     labels = {c: COX_LABELS[c] for c in covariates}
+    if cohort.bias_corrected and "bag" in labels:
+        labels["bag"] = "Brain age gap (bias-corrected), yr"
     return Outcomes(groups, rule, specificity, selection, covariates, labels, tuple(notes))
 
 
