@@ -107,3 +107,23 @@ def test_bad_requests_are_errors(small_cohort_csv, tmp_path):
                                                                       bias_calibration=str(bad)))
     with pytest.raises(BagkitError, match="unknown bias correction 'cole'"):
         correct_cohort(read_cohort(small_cohort_csv), AnalysisOptions(bias_correction="cole"))
+
+
+def test_report_shows_the_new_numbers_with_their_r_equivalents(small_cohort_csv, tmp_path):
+    """End to end (the PDF): bias correction, age-adjusted comparison, matched-set effect, ROC
+    direction and cutoff comparison, forest plot — each with the R call named beside it."""
+    from pypdf import PdfReader
+    from test_roc_direction import _cohort_with_followup
+
+    cohort = _cohort_with_followup(small_cohort_csv, tmp_path)
+    options = AnalysisOptions(bias_correction="linear", match_covariates=("sex", "age_at_diagnosis", "edss"))
+    written = analyze(cohort, options).write(tmp_path / "out")
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(written.pdf).pages)
+    for expected in ("Age-bias correction (linear)", "Brain age gap, uncorrected", "Before correction",
+                     "adjusted for age", "lm(bag ~ group + age)", "pair-clustered", "sandwich::vcovCL",
+                     "Positive when", "BAG >", "Higher BAG marks EDSS worsening", "Forest plot",
+                     "exp(confint(fit))", "cross-fitting"):
+        assert expected in text, expected
+    results = pd.read_csv(written.results_csv)
+    assert {"bias_correction", "bag_group_lm", "psm_effect"} <= set(results.analysis)
+    assert (written.out / "figures" / "forest.png").is_file()
