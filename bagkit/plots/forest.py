@@ -9,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from bagkit.plots.cohort import wrap
 
 __all__ = ["forest_rows", "forest_figure"]
 
+TICKS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 KIND_STYLE = {"univariable": ("o", "#0072B2", -0.17), "multivariable": ("s", "#D55E00", 0.17)}
 
 
@@ -54,10 +56,14 @@ def forest_figure(outcomes) -> Figure:
                         fmt=marker, color=color, ms=4, lw=1, capsize=2, label=kind)
         ax.axvline(1.0, color="0.4", lw=0.7, ls="--")
         ax.set_xscale("log")
-        ax.set_xlim(min(low, 0.9) / 1.15, max(high, 1.1) * 1.15)
+        left, right = min(low, 0.9) / 1.15, max(high, 1.1) * 1.15
+        ax.set_xlim(left, right)
+        ax.xaxis.set_major_locator(FixedLocator([t for t in TICKS if left <= t <= right] or [1.0]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(group, fontsize=8)
         ax.set_xlabel("Hazard ratio (95% CI, log scale)", fontsize=7)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(which="both", labelsize=7)
     axes[0].set_yticks(range(len(covariates)), labels)
     axes[0].invert_yaxis()
     axes[-1].legend(frameon=False, fontsize=6.5, loc="best")
