@@ -37,9 +37,10 @@ __all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "starte
 _CALLS = [0]  # run_r calls in this process (provenance: did this analysis use R?)
 
 _INSTALL_HINT = ("Install R and the R packages from Debian (apt-get install r-base-core r-base-dev "
-                 "r-cran-matchit r-cran-survival) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
+                 "r-cran-matchit r-cran-survival r-cran-sandwich r-cran-lmtest) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
                  "does both).")
-_DEBIAN = {"MatchIt": "r-cran-matchit", "survival": "r-cran-survival", "pROC": "r-cran-proc"}
+_DEBIAN = {"MatchIt": "r-cran-matchit", "survival": "r-cran-survival", "pROC": "r-cran-proc",
+           "sandwich": "r-cran-sandwich", "lmtest": "r-cran-lmtest"}
 
 
 class RWarning(UserWarning):

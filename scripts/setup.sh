@@ -6,7 +6,7 @@ set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
 
-apt_packages=(r-base-core r-base-dev r-cran-matchit r-cran-survival r-cran-proc poppler-utils)
+apt_packages=(r-base-core r-base-dev r-cran-matchit r-cran-survival r-cran-proc r-cran-sandwich r-cran-lmtest poppler-utils)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

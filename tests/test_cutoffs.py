@@ -40,7 +40,8 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
 
 
 def ours_for(frame: pd.DataFrame, spec: float = 0.8) -> pd.DataFrame:
-    return pd.concat([roc_analysis(part["marker"], part["event"], subset=subset, specificity_at_least=spec).tidy()
+    return pd.concat([roc_analysis(part["marker"], part["event"], subset=subset, specificity_at_least=spec,
+                                   direction="auto").tidy()
                       for subset, part in frame.groupby("subset", sort=False)], ignore_index=True)
 
 

@@ -24,8 +24,13 @@ class AnalysisOptions:
     match_replace: bool = False
     match_exact: tuple[str, ...] = ()
     match_order: str = "data"
+    welch: bool = False  # Welch's t-test instead of Student's for two-group continuous comparisons
     cutoff_rule: str = "spec80"  # or "youden"
     specificity_at_least: float = 0.80
     cutoff_bootstrap: int = 0  # bootstrap replicates for the cutoff's CI (0: none)
+    roc_direction: str = "higher"  # higher BAG marks worsening (pROC direction "<"); "lower" (">") or "auto"
     cox_selection: str = "all"  # or "univariable_p05" (the paper's Table 3: univariable p < 0.05, BAG kept)
+    bias_correction: str = "none"  # or "linear" / "bag" (bagkit.stats.bias), fitted on the controls
+    bias_folds: int = 10  # k of the k-fold cross-fitting that gives the controls their own corrected BAG
+    bias_calibration: str | None = None  # a table of healthy subjects (age, brain_age) to fit on instead
     seed: int = 20240101

@@ -14,6 +14,14 @@ from typing import Any, Callable
 import pandas as pd
 
 from bagkit import rbridge
+from bagkit.analyses.bias import (
+    AgeAdjusted,
+    BiasCorrectionSummary,
+    correct_cohort,
+    name_corrected_terms,
+    run_age_adjusted,
+    run_bias_correction,
+)
 from bagkit.analyses.matching import MatchingAnalysis, run_matching
 from bagkit.analyses.options import AnalysisOptions
 from bagkit.analyses.outcomes import Outcomes, Regressions, run_outcomes, run_regressions
@@ -53,6 +61,8 @@ class Results:
     regressions: Regressions | None = None
     brain_age_model: BrainAgeModel | None = None
     preprocessing_qc: PreprocessingQC | None = None
+    bias_correction: BiasCorrectionSummary | None = None
+    age_adjusted: AgeAdjusted | None = None
     skipped: tuple[Skip, ...] = ()
     provenance: Provenance | None = None
 
@@ -66,8 +76,12 @@ class Results:
         return next((s.reason for s in self.skipped if s.section == section), None)
 
     def tidy(self) -> pd.DataFrame:
-        """All numbers, unrounded: ``analysis, subset, term, contrast, statistic, value``."""
-        return concat_tidy([self.table1.tidy(), *(s.tidy() for s in self.sections.values())])
+        """All numbers, unrounded: ``analysis, subset, term, contrast, statistic, value``.
+
+        With an age-bias correction the corrected gap's rows carry term ``bag_corrected`` (and
+        Table 1's uncorrected gap ``bag``); see :func:`bagkit.analyses.bias.name_corrected_terms`."""
+        frame = concat_tidy([self.table1.tidy(), *(s.tidy() for s in self.sections.values())])
+        return name_corrected_terms(frame) if self.cohort.bias_corrected else frame
 
     def write(self, out, force: bool = False, progress: Callable[[str], None] | None = None):
         """Write report.pdf, table1.csv, results.csv (and figures) into ``out``; see bagkit.report."""
@@ -86,6 +100,8 @@ ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("regressions", run_regressions),
     ("brain_age_model", run_brain_age_model),
     ("preprocessing_qc", run_preprocessing_qc),
+    ("bias_correction", run_bias_correction),
+    ("age_adjusted", run_age_adjusted),
 ]
 
 
@@ -112,8 +128,11 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     say = progress or (lambda message: None)
     started = _dt.datetime.now().astimezone()
     r_calls = rbridge.calls()
+    if options.bias_correction != "none" or options.bias_calibration:
+        say(f"age-bias correction ({options.bias_correction})")
+        cohort = correct_cohort(cohort, options)  # asked for explicitly: an error if it cannot be done
     say("Table 1")
-    first = table1(cohort)
+    first = table1(cohort, welch=options.welch)
     sections: dict[str, Any] = {}
     skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
     for name, run in ANALYSES:

@@ -26,6 +26,7 @@ from bagkit.stats.comparisons import (
     pairs_for,
     rank_sum,
     student_t,
+    welch_t,
 )
 
 __all__ = ["Variable", "TABLE1_VARIABLES", "VariableSummary", "GroupTable", "compare_groups", "table1"]
@@ -62,6 +63,7 @@ TABLE1_VARIABLES: tuple[Variable, ...] = (
     Variable("nbv", "mean", decimals=3),
     Variable("lesion_volume_ml", "mean"),
     Variable("brain_age", "mean", section=BRAIN_AGE),
+    Variable("bag_uncorrected", "mean_ci", section=BRAIN_AGE),  # only after an age-bias correction
     Variable("bag", "mean_ci", section=BRAIN_AGE),
     Variable("brain_age_sd", "mean_ci", section=BRAIN_AGE),
     Variable("followup_years", "count", section=FOLLOWUP),
@@ -140,7 +142,7 @@ def _proportion(series: pd.Series, level) -> dict[str, float]:
 
 
 def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | None,
-           table: np.ndarray | None) -> tuple[Comparison, ...]:
+           table: np.ndarray | None, welch: bool = False) -> tuple[Comparison, ...]:
     names = list(samples)
     if variable.kind == "count" or len(names) < 2:
         return ()
@@ -152,7 +154,7 @@ def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | No
     if len(names) == 2:
         # named as the paper names pairs (patient vs control), whatever the file order
         a, b = pairs_for(names, control)[0]
-        test = rank_sum if variable.kind == "median" else student_t
+        test = rank_sum if variable.kind == "median" else (welch_t if welch else student_t)
         return (test(samples[a], samples[b], f"{a} vs {b}"),)
     pairs = pairs_for(names, control)
     if variable.kind == "median":
@@ -162,8 +164,11 @@ def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | No
 
 
 def compare_groups(cohort: Cohort, variables: Sequence[Variable] = TABLE1_VARIABLES,
-                   analysis: str = "table1", subset: str = "all") -> GroupTable:
-    """Describe each variable per group and test between groups; rows only for columns the cohort has."""
+                   analysis: str = "table1", subset: str = "all", welch: bool = False) -> GroupTable:
+    """Describe each variable per group and test between groups; rows only for columns the cohort has.
+
+    ``welch``: Welch's t-test (``t.test(a, b)``, unequal variances) instead of Student's for a
+    continuous variable compared between two groups (more groups keep ANOVA + Tukey)."""
     data = cohort.data
     groups = cohort.groups
     n = {g: int((data["group"] == g).sum()) for g in groups}
@@ -198,12 +203,12 @@ def compare_groups(cohort: Cohort, variables: Sequence[Variable] = TABLE1_VARIAB
                 samples[g] = values
         if not per_group:
             continue
-        tests = _tests(variable, samples, cohort.control, np.array(table) if table else None)
+        tests = _tests(variable, samples, cohort.control, np.array(table) if table else None, welch)
         rows.append(VariableSummary(variable, cohort.label(variable.column) if variable.kind != "count"
                                     else "N with follow-up data, n (%)", per_group, tests))
     return GroupTable(analysis, subset, groups, cohort.control, n, tuple(rows))
 
 
-def table1(cohort: Cohort) -> GroupTable:
-    """The paper's Table 1 for this cohort."""
-    return compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all")
+def table1(cohort: Cohort, welch: bool = False) -> GroupTable:
+    """The paper's Table 1 for this cohort (``welch``: see :func:`compare_groups`)."""
+    return compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all", welch=welch)

@@ -12,13 +12,14 @@ import click
 
 import bagkit
 from bagkit.analyses import AnalysisOptions
+from bagkit.analyses.bias import BIAS_CORRECTIONS
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
 from bagkit.cli.preprocess import add_preprocessing, predict_scans, preprocess_options, preprocess_requested
 from bagkit.errors import BagkitError
 from bagkit.io.outputs import check_output_folder
-from bagkit.stats.cutoffs import RULES
+from bagkit.stats.cutoffs import DIRECTIONS, RULES
 from bagkit.stats.matching import DEFAULT_COVARIATES, M_ORDERS
 
 _DEFAULTS = AnalysisOptions()
@@ -128,13 +129,30 @@ def cli(debug):
                    f"(default: {_DEFAULTS.cutoff_rule}).")
 @click.option("--specificity", type=click.FloatRange(0.5, 1.0),
               help=f"Specificity the spec80 cutoff must reach (default: {_DEFAULTS.specificity_at_least}).")
+@click.option("--bias-correction", type=click.Choice(BIAS_CORRECTIONS),
+              help=f"Age-bias correction of BAG fitted on the controls (linear: Cole/de Lange, brain_age = "
+                   f"a*age + b; bag: Smith/Beheshti, BAG = a*age + b) and used by every analysis "
+                   f"(default: {_DEFAULTS.bias_correction}).")
+@click.option("--bias-folds", type=click.IntRange(2, 1000),
+              help=f"Folds of the cross-fitting that gives the controls their own corrected BAG "
+                   f"(default: {_DEFAULTS.bias_folds}).")
+@click.option("--bias-calibration", type=click.Path(exists=True, dir_okay=False),
+              help="Fit the correction on this table of healthy subjects (columns age, brain_age) instead of "
+                   "the cohort's controls.")
+@click.option("--welch", is_flag=True, default=None,
+              help="Welch's t-test (unequal variances; R t.test(var.equal = FALSE)) instead of Student's for "
+                   "continuous comparisons of two groups (Table 1 with two groups, Table 2, subgroups).")
+@click.option("--roc-direction", type=click.Choice(tuple(DIRECTIONS)),
+              help=f"Which BAG marks EDSS worsening in the ROC: higher (pROC direction \"<\"), lower (\">\") or "
+                   f"auto (pROC's median rule, biased upwards) (default: {_DEFAULTS.roc_direction}).")
 @click.option("--seed", type=int, help=f"Seed for matching ties and bootstraps (default: {_DEFAULTS.seed}).")
 @predictor_options(in_report=True)
 @preprocess_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
-           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
-           predictor_name, weights, model, params, cache_dir, scheduler, workers, quiet):
+           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, bias_correction,
+           bias_folds, bias_calibration, welch, roc_direction, seed, predictor_name, weights, model, params, cache_dir,
+           scheduler, workers, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
@@ -166,7 +184,9 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         # Only what the user gave overrides AnalysisOptions' defaults (their one source).
         given = dict(match_groups=match, match_covariates=_csv_list(covariates), match_ratio=ratio,
                      match_caliper=caliper, match_replace=replace, match_exact=_csv_list(exact),
-                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity,
+                     roc_direction=roc_direction, welch=welch, bias_correction=bias_correction,
+                     bias_folds=bias_folds, bias_calibration=bias_calibration, seed=seed)
         options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

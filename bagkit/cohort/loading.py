@@ -67,6 +67,19 @@ def _parse_numeric(frame: pd.DataFrame, column: str, source_name: str, path: Pat
     return values.astype(float)
 
 
+def _parse_extra(raw: pd.Series) -> pd.Series:
+    """A column beyond the canonical ones (a user's own covariate): numbers when every value given
+    reads as a number (so it can be a matching covariate with a mean ± SD row), else text."""
+    text = raw.str.strip() if raw.dtype == object else raw
+    present = text.dropna()
+    if len(present) == 0:
+        return text
+    values = pd.to_numeric(present, errors="coerce")
+    if values.notna().all() and np.isfinite(values.to_numpy(dtype=float)).all():
+        return pd.to_numeric(text, errors="coerce").astype(float)
+    return text
+
+
 def _parse_coded(frame, column, source_name, path, codes: Mapping[str, object], expected: str) -> pd.Series:
     raw = frame[column]
     parsed = raw.str.strip().str.lower().map(codes)
@@ -168,7 +181,9 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
     for name in frame.columns:
         spec = COLUMNS.get(name)
         shown = source_names.get(name, name)
-        if spec is None or spec.kind in ("label", "id", "path"):
+        if spec is None:
+            data[name] = _parse_extra(frame[name])
+        elif spec.kind in ("label", "id", "path"):
             data[name] = frame[name].str.strip() if frame[name].dtype == object else frame[name]
         elif spec.kind == "numeric":
             data[name] = _parse_numeric(frame, name, shown, path)
@@ -257,3 +272,24 @@ def _derive_followup_columns(data: pd.DataFrame, path: Path) -> pd.DataFrame:
                               f"line(s) {line_numbers(not_positive)}. A subject without follow-up has "
                               f"followup_years and worsening both empty")
     return data
+
+
+def read_calibration(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Read an age-bias calibration table: healthy subjects outside the cohort, one per row, with
+    ``age`` and ``brain_age`` (``columns`` maps your names: ``{"age": "AgeAtScan"}``). Rows with
+    either value empty are dropped; a non-numeric or out-of-range value is an error naming the line."""
+    path = Path(path)
+    frame = read_table(path, "bias calibration")
+    renames = {yours: canonical for canonical, yours in (columns or {}).items()}
+    frame = frame.rename(columns=renames)
+    missing = [c for c in ("age", "brain_age") if c not in frame.columns]
+    if missing:
+        raise CohortError(f"bias calibration file {path}: column(s) {', '.join(missing)} not found; it needs "
+                          f"age and brain_age (healthy subjects' chronological and predicted age); its columns "
+                          f"are: {', '.join(frame.columns)}")
+    out = pd.DataFrame({c: _parse_numeric(frame, c, c, path) for c in ("age", "brain_age")})
+    out = out.dropna().reset_index(drop=True)
+    if len(out) < 3:
+        raise CohortError(f"bias calibration file {path}: {len(out)} row(s) with both age and brain_age; at least "
+                          f"3 are needed to fit the correction")
+    return out

@@ -35,6 +35,7 @@ class Cohort:
     notes: tuple[str, ...] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
     derivations: Mapping[str, str] = field(default_factory=dict)  # how derived columns were made, in words
+    bias_correction: Mapping[str, object] = field(default_factory=dict)  # the fitted age-bias correction, if any
 
     @property
     def patient_groups(self) -> tuple[str, ...]:
@@ -96,6 +97,35 @@ class Cohort:
                                                 f"{run.get('workers', '')} worker(s)")
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
                                    inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
+
+    @property
+    def bias_corrected(self) -> bool:
+        """True when ``bag`` holds an age-bias-corrected gap (the raw one is in ``bag_uncorrected``)."""
+        return "bag_uncorrected" in self.data.columns
+
+    def with_corrected_bag(self, corrected, description: str, fit: Mapping[str, object],
+                           inputs: Mapping[str, str] | None = None) -> "Cohort":
+        """The cohort whose ``bag`` is an age-bias-corrected gap (row-aligned with :attr:`data`).
+
+        The gap as computed from the table (brain_age − age) is kept in ``bag_uncorrected`` and
+        every analysis then reads the corrected ``bag``; ``description`` (the method, its fit and
+        how the controls' own values were made) joins the derivations for provenance and ``fit``
+        (method, slope, intercept, n, fitted_on, controls_values, folds) is kept as
+        :attr:`bias_correction` for the analyses that report it.
+        """
+        corrected = np.asarray(corrected, dtype=float)
+        if corrected.shape != (len(self.data),):
+            raise ValueError(f"corrected BAG for {corrected.size} rows, cohort has {len(self.data)}")
+        if self.bias_corrected:
+            raise ValueError("the cohort's BAG is already bias-corrected")
+        data = self.data.copy()
+        data["bag_uncorrected"] = data["brain_age"] - data["age"]
+        data["bag"] = corrected
+        labels = {**self.labels, "bag": "Brain age gap, bias-corrected, yr",
+                  "bag_uncorrected": "Brain age gap, uncorrected, yr"}
+        return dataclasses.replace(self, data=data, labels=labels, inputs={**self.inputs, **(inputs or {})},
+                                   derivations={**self.derivations, "brain age gap": description},
+                                   bias_correction=dict(fit))
 
     def __len__(self) -> int:
         return len(self.data)

@@ -190,9 +190,9 @@ def matching_flowables(table2, figures_dir, title: str, caption: str, png_name: 
                                              "caption"),
                                    paper_table(difference, widths), gap(1.5)]
                                   + ([paragraph(sentence, "note")] if sentence else [])
-                                  + [paragraph("Mean difference with its 95% CI and p from Student's t-test on the "
-                                               "matched subjects (R: t.test(var.equal = TRUE)), each matched "
-                                               "subject counted once.", "note")])]
+                                  + [paragraph(_test_note(table2), "note")])]
+    if table2.effects:
+        out += [gap(3), _together(_effect_flowables(table2, title))]
     out += [gap(4), paragraph(describe(matching), "body"), gap(2)]
     widths = [CONTENT_WIDTH * w for w in (0.4, 0.2, 0.2)]
     out.append(_together([paragraph(f"{title}: subjects matched and unmatched", "caption"),
@@ -231,6 +231,30 @@ def matching_flowables(table2, figures_dir, title: str, caption: str, png_name: 
     if notes:
         out += [gap(2)] + [paragraph(f"• {n}", "note") for n in notes]
     return out
+
+
+def _test_note(table2) -> str:
+    comparison = table2.difference("bag")
+    welch = comparison is not None and comparison.method.startswith("Welch")
+    return (f"Mean difference with its 95% CI and p from {'Welch' if welch else 'Student'}'s t-test on the "
+            f"matched subjects (R: t.test(var.equal = {'FALSE' if welch else 'TRUE'})), each matched subject "
+            f"counted once.")
+
+
+def _effect_flowables(table2, title: str) -> list:
+    """The matched-set BAG effect by regression with pair-clustered SEs (MatchIt's guidance)."""
+    rows = [["Model", "Estimate (95% CI)", "Cluster-robust SE", "p", "n (pairs)"]]
+    for effect in table2.effects:
+        rows.append([effect.formula, f"{_signed(effect.estimate)} ({_signed(effect.ci_low)} to "
+                                     f"{_signed(effect.ci_high)})", f"{effect.se:.2f}", fmt.p_value(effect.p),
+                     f"{effect.n} ({effect.clusters})"])
+    widths = [CONTENT_WIDTH * w for w in (0.42, 0.24, 0.14, 0.08, 0.12)]
+    return [paragraph(f"{title}: BAG difference on the matched set by regression with pair-clustered standard "
+                      f"errors", "caption"), paper_table(rows, widths), gap(1.5),
+            paragraph("R: fit <- lm(bag ~ group [+ matching covariates], data = match.data(m), weights = weights); "
+                      "lmtest::coeftest(fit, vcov. = sandwich::vcovCL(fit, cluster = ~subclass)) and "
+                      "lmtest::coefci, as MatchIt's guidance on estimating effects after matching; t with the "
+                      "residual degrees of freedom.", "note")]
 
 
 def flowables(results, figures_dir) -> list:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 
+from bagkit.plots.forest import forest_figure
 from bagkit.plots.outcomes import figure2, roc_figure
 from bagkit.report import format as fmt
 from bagkit.report.layout import CONTENT_WIDTH, figure, gap, paper_table, paragraph
+from bagkit.stats.cutoffs import direction_words
 
 TABLE3_CAPTION = ("Table 3. Univariable and multivariable Cox proportional hazards model analysis for predicting "
                   "EDSS worsening by BAG, age at diagnosis, sex, duration between first onset to diagnosis, "
@@ -86,7 +88,7 @@ def cutoff_table(outcomes) -> list:
     groups = [g for g in outcomes.groups if g.roc is not None]
     if not groups:
         return []
-    rows = [["Group", "N (events)", "AUC (95% CI)", "Rule", "Cutoff, BAG >", "Sensitivity", "Specificity",
+    rows = [["Group", "N (events)", "AUC (95% CI)", "Rule", "Positive when", "Sensitivity", "Specificity",
              "Median time, above (95% CI)", "Median time, below (95% CI)", "Log-rank p"]]
     for g in groups:
         c = g.roc.curve
@@ -95,7 +97,7 @@ def cutoff_table(outcomes) -> list:
             km = g.km if chosen else None
             above = km.curve("above") if km is not None and any(k.label == "above" for k in km.curves) else None
             below = km.curve("below") if km is not None and any(k.label == "below" for k in km.curves) else None
-            threshold = f"{cut.threshold:.1f}"
+            threshold = cut.rule_text("BAG")
             if cut.ci_low is not None:
                 threshold += f" ({cut.ci_low:.1f}, {cut.ci_high:.1f})"
             rows.append([g.group, f"{g.n_followup} ({g.events})",
@@ -106,13 +108,28 @@ def cutoff_table(outcomes) -> list:
                          _years(above.median, above.median_ci_low, above.median_ci_high) if above else "-",
                          _years(below.median, below.median_ci_low, below.median_ci_high) if below else "-",
                          fmt.p_value(km.logrank_p) if km is not None else "-"])
-    widths = [w * CONTENT_WIDTH for w in (0.08, 0.08, 0.13, 0.11, 0.08, 0.08, 0.08, 0.14, 0.14, 0.08)]
+    widths = [w * CONTENT_WIDTH for w in (0.08, 0.08, 0.13, 0.11, 0.09, 0.08, 0.08, 0.14, 0.14, 0.07)]
     return [paragraph("Cutoffs of BAG for EDSS worsening (ROC) and time to worsening above vs below the cutoff",
                       "caption"), paper_table(rows, widths), gap(1.5),
+            paragraph(_direction_note(groups), "note"),
             paragraph("AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
-                      "(pROC). * the rule used for the Kaplan–Meier strata. Median time to worsening in years "
+                      "(pROC). * the rule used for the Kaplan–Meier strata; 'above' the cutoff means positive "
+                      "(the comparison in 'Positive when'). Median time to worsening in years "
                       "(Kaplan–Meier, R survfit's default log-transformed CI; NR: not reached); log-rank test "
                       "(R: survdiff).", "note")]
+
+
+def _direction_note(groups) -> str:
+    """The ROC direction in words, per group where it differs (R: pROC roc(direction = ...))."""
+    said = {}
+    for g in groups:
+        words = direction_words(g.roc.curve.direction, event="EDSS worsening")
+        how = ("chosen by pROC's direction = \"auto\" from the group medians" if g.roc.requested_direction == "auto"
+               else f"stated in advance (pROC direction = \"{g.roc.curve.direction}\")")
+        said.setdefault(f"{words[0].upper()}{words[1:]}, {how}", []).append(g.group)
+    if len(said) == 1:
+        return f"ROC direction: {next(iter(said))}."
+    return "ROC direction: " + "; ".join(f"{', '.join(v)}: {k}" for k, v in said.items()) + "."
 
 
 def regression_tables(regressions) -> list:
@@ -136,7 +153,9 @@ def regression_tables(regressions) -> list:
                          f"{s.mean[0]:.1f} ± {s.sd[0]:.1f} ({s.n[0]})", f"{s.mean[1]:.1f} ± {s.sd[1]:.1f} ({s.n[1]})",
                          f"{c.diff:.1f} ({c.ci_low:.1f}, {c.ci_high:.1f})", fmt.p_value(c.p)])
         widths = [w * CONTENT_WIDTH for w in (0.1, 0.26, 0.17, 0.17, 0.18, 0.1)]
-        out += [paragraph("BAG in subgroups (Student's t-test; R: t.test(var.equal = TRUE))", "caption"),
+        welch = regressions.subgroups[0].comparison.method.startswith("Welch")
+        out += [paragraph("BAG in subgroups (" + ("Welch's t-test; R: t.test(var.equal = FALSE))" if welch else
+                                                  "Student's t-test; R: t.test(var.equal = TRUE))"), "caption"),
                 paper_table(rows, widths), gap(4)]
     if regressions.centers:
         rows = [["Subset", "Test", "Centers", "n", "F (df)", "p"]]
@@ -157,7 +176,18 @@ def flowables(results, figures_dir) -> list:
         return []
     out = [paragraph("Outcomes: cutoffs, time to EDSS worsening and Cox models", "heading")]
     if outcomes is not None:
-        out += table3(outcomes) + [gap(5)] + cutoff_table(outcomes)
+        out += table3(outcomes)
+        try:
+            forest = forest_figure(outcomes)
+        except ValueError:
+            forest = None
+        if forest is not None:
+            out += [gap(4), paragraph("Figure. Forest plot of Table 3: hazard ratio with its 95% CI per covariate, "
+                                      "univariable (circles) and multivariable (squares), per group; dashed line "
+                                      "at HR = 1. The same Cox models as Table 3 (R: exp(coef(fit)), "
+                                      "exp(confint(fit)) of coxph(..., ties = \"efron\")).", "caption"),
+                    figure(forest, png_path=figures_dir / "forest.png")]
+        out += [gap(5)] + cutoff_table(outcomes)
     try:
         fig = figure2(results.cohort, outcomes, regressions)
     except ValueError:
@@ -170,7 +200,9 @@ def flowables(results, figures_dir) -> list:
                                   "numbers at risk under each panel.", "caption"),
                 figure(fig, png_path=figures_dir / "figure2.png")]
     if outcomes is not None and any(g.roc is not None for g in outcomes.groups):
-        out += [gap(4), paragraph("ROC curves of BAG for EDSS worsening (dot: the cutoff used).", "caption"),
+        rocs = [g for g in outcomes.groups if g.roc is not None]
+        out += [gap(4), paragraph("ROC curves of BAG for EDSS worsening (dot: the cutoff used). "
+                                  + _direction_note(rocs), "caption"),
                 figure(roc_figure(outcomes), width=CONTENT_WIDTH * 0.5, png_path=figures_dir / "roc.png")]
     if regressions is not None:
         out += [gap(5)] + regression_tables(regressions)

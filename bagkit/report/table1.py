@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bagkit.plots.cohort import figure1
 from bagkit.report import format as fmt
-from bagkit.report.layout import figure, gap, group_table_widths, paper_table, paragraph
+from bagkit.report.layout import CONTENT_WIDTH, figure, gap, group_table_widths, paper_table, paragraph
 
 CAPTION = ("Table 1. Demographic characteristics, baseline status and deep-learning-derived brain age "
            "of participants.")
@@ -33,9 +33,32 @@ def group_table_flowables(table, caption: str, footnotes: list[str]) -> list:
     return out
 
 
+def age_adjusted_flowables(adjusted, corrected: bool) -> list:
+    """BAG between groups by lm(bag ~ group) beside lm(bag ~ group + age)."""
+    if adjusted is None or not adjusted.effects:
+        return []
+    pairs = list(dict.fromkeys(e.groups for e in adjusted.effects))
+    rows = [["Comparison", "Unadjusted: difference (95% CI)", "p", "Adjusted for age: difference (95% CI)", "p"]]
+    for pair in pairs:
+        cells = [f"{pair[0]} − {pair[1]}"]
+        for adjust in ((), ("age",)):
+            effect = next((e for e in adjusted.effects if e.groups == pair and e.adjusted_for == adjust), None)
+            cells += (["-", "-"] if effect is None else
+                      [f"{effect.estimate:+.2f} ({effect.ci_low:+.2f} to {effect.ci_high:+.2f})", fmt.p_value(effect.p)])
+        rows.append(cells)
+    widths = [w * CONTENT_WIDTH for w in (0.2, 0.28, 0.1, 0.28, 0.1)]
+    what = "bias-corrected BAG" if corrected else "BAG"
+    return [gap(4), paragraph(f"Difference in {what} between groups, unadjusted and adjusted for age at scan",
+                              "caption"), paper_table(rows, widths), gap(1.5),
+            paragraph("R: lm(bag ~ group) and lm(bag ~ group + age) on the subjects of the two groups; the group "
+                      "coefficient with its t-test p and confint() 95% CI. Age is a covariate whatever the "
+                      "correction, as Le et al. (2018) recommend for BAG group comparisons.", "note")]
+
+
 def flowables(results, figures_dir) -> list:
     cohort = results.cohort
     out = group_table_flowables(results.table1, CAPTION, [FOOTNOTE])
+    out += age_adjusted_flowables(results.age_adjusted, cohort.bias_corrected)
     if cohort.has("brain_age"):
         out += [gap(6), paragraph("Figure 1. Deep-learning-derived brain age in each group. (A) Predicted "
                                   "brain age vs chronological age (dashed: identity). (B) Brain age gap (BAG) "
