@@ -42,6 +42,8 @@ class CountingPredictor(BrainAgePredictor):
             _append(Path(self.log_dir) / "loads.log", f"loaded {os.getpid()}\n")
 
     def load_scan(self, scan) -> np.ndarray:
+        if isinstance(scan, np.ndarray):  # already loaded (the batch hands loaded volumes to predict())
+            return super().load_scan(scan)
         path = Path(scan)
         if self.hold is not None and path.name == self.hold and self.log_dir is not None:
             log = Path(self.log_dir)

@@ -13,7 +13,7 @@ from bagkit.report.layout import CONTENT_WIDTH, gap, paper_table, paragraph
 
 
 def flowables(results, figures_dir) -> list:
-    result = results.get("preprocessing_qc")
+    result = results.preprocessing_qc
     if result is None:
         return []
     counts = result.counts()
