@@ -284,7 +284,7 @@ class SFCNBrainAge(BrainAgePredictor):
         if self.weights is not None and getattr(self, "model_", None) is None:
             try:
                 self._ensure_model()  # the same fingerprint before and after the weights are read
-            except PredictorError:
+            except Exception:  # noqa: BLE001 - unusable settings: check() says why; the key is params + file
                 pass
         digest = hashlib.sha256(super().fingerprint().encode())
         model = getattr(self, "model_", None)
