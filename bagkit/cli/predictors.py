@@ -58,11 +58,16 @@ def _ints(value: str | None, what: str, count: int):
 def _make_predictor(name: str, model: str | None, weights: str | None, params: dict):
     """The predictor asked for, checked once (weights or model read and validated, parameters
     valid) before any scan is read: a predictor that cannot predict is one PredictorError."""
+    from bagkit.errors import PredictorError
     from bagkit.predictors import get_predictor, load_predictor
+    from bagkit.predictors.registry import predictor_class
 
     if weights is not None and model is not None:
         raise click.UsageError("give --weights or --model, not both (--model is a file written by `bagkit train`).")
     if weights is not None:
+        if "weights" not in predictor_class(name)._param_names():
+            raise PredictorError(f"predictor {name!r} takes no --weights ({weights}); give its model file with "
+                                 f"--model (a file written by `bagkit train -p {name}`).")
         params = {**params, "weights": weights}
     try:
         predictor = get_predictor(name, **params) if model is None else load_predictor(name, model, **params)

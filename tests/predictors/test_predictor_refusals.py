@@ -174,6 +174,7 @@ def test_bad_gpr_model_files_name_the_file(setup, tmp_path, case, expected):
     (["-p", "gpr", "--model", "GPR", "--param", "n_components=-1"], "n_components=-1"),
     (["-p", "gpr", "--param", "kernel=matern"], "kernel='matern'"),
     (["-p", "sfcn"], "has no weights"),
+    (["-p", "gpr", "--weights", "GOOD"], "takes no --weights"),
 ])
 def test_bad_params_are_one_error_and_exit_1(setup, args, expected):
     cohort, files = setup
