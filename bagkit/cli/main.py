@@ -16,7 +16,13 @@ from bagkit.analyses.bias import BIAS_CORRECTIONS
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
-from bagkit.cli.preprocess import add_preprocessing, predict_scans, preprocess_options, preprocess_requested
+from bagkit.cli.preprocess import (
+    add_preprocessing,
+    check_preprocess_options,
+    predict_scans,
+    preprocess_options,
+    preprocess_requested,
+)
 from bagkit.errors import BagkitError
 from bagkit.io.outputs import check_output_folder
 from bagkit.stats.cutoffs import DIRECTIONS, RULES
@@ -214,6 +220,7 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
+    check_preprocess_options()
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_scans(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
                               progress=not quiet, scheduler=scheduler, workers=workers)

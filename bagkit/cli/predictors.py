@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from bagkit.cli.preprocess import predict_scans, preprocess_options
+from bagkit.cli.preprocess import check_preprocess_options, predict_scans, preprocess_options
 from bagkit.errors import BagkitError, PredictorError
 from bagkit.io.outputs import atomic_output, checked_output
 from bagkit.io.tables import line_numbers, spreadsheet_safe_frame
@@ -58,7 +58,6 @@ def _ints(value: str | None, what: str, count: int):
 def _make_predictor(name: str, model: str | None, weights: str | None, params: dict):
     """The predictor asked for, checked once (weights or model read and validated, parameters
     valid) before any scan is read: a predictor that cannot predict is one PredictorError."""
-    from bagkit.errors import PredictorError
     from bagkit.predictors import get_predictor, load_predictor
     from bagkit.predictors.registry import predictor_class
 
@@ -178,6 +177,7 @@ def predict_command(cohort_file, predictor_name, weights, model, params, cache_d
     out = _output(out, [cohort_file], force, "predictions table")
     frame = _read_table(cohort_file, "cohort")
     try:
+        check_preprocess_options()
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
         result = predict_scans(frame, predictor, base_dir=Path(cohort_file).parent,
                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet,

@@ -154,6 +154,16 @@ def preprocess_requested() -> bool:
     return context is not None and any(context.meta.get(_META, {}).values())
 
 
+def check_preprocess_options() -> dict:
+    """The command's preprocessing settings; --keep-flagged or --preprocess-dir without
+    --preprocess is a usage error (raised before anything is loaded)."""
+    context = click.get_current_context(silent=True)
+    settings = context.meta.get(_META, {}) if context is not None else {}
+    if not settings.get("enabled") and (settings.get("keep_flagged") or settings.get("store")):
+        raise click.UsageError("--keep-flagged and --preprocess-dir need --preprocess.")
+    return settings
+
+
 def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = True, scheduler=None, workers=None):
     """``bagkit.predictors.predict_cohort``, after the preprocessing when the command was given
     ``--preprocess``: the predictions of the preprocessed scans, with the columns
@@ -161,11 +171,8 @@ def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = T
     brain mask) added, and why a scan was left out in ``prediction_error``."""
     from bagkit.predictors import predict_cohort
 
-    settings = click.get_current_context(silent=True)
-    settings = settings.meta.get(_META, {}) if settings is not None else {}
+    settings = check_preprocess_options()
     if not settings.get("enabled"):
-        if settings.get("keep_flagged") or settings.get("store"):
-            raise click.UsageError("--keep-flagged and --preprocess-dir need --preprocess.")
         return predict_cohort(frame, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress,
                               scheduler=scheduler, workers=workers)
     from bagkit.imaging.pipeline import preprocess_cohort

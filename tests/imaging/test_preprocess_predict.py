@@ -119,7 +119,7 @@ def test_report_preprocess_fills_volumes_and_shows_qc(preprocessed, phantom_mode
     results = pd.read_csv(tmp_path / "report" / "results.csv", keep_default_na=False)
     qc_rows = results[results["analysis"] == "preprocessing_qc"]
     counts = qc_rows[qc_rows["subset"] == "all"].set_index("statistic")["value"]
-    assert counts["ok"] == 3 and counts["error"] == 1
+    assert float(counts["ok"]) == 3 and float(counts["error"]) == 1
     dice = qc_rows[(qc_rows["subset"] == "a") & (qc_rows["statistic"] == "template_dice")]["value"]
     assert float(dice.iloc[0]) >= 0.95
     text = "".join(page.extract_text() for page in pypdf.PdfReader(tmp_path / "report" / "report.pdf").pages)
