@@ -66,6 +66,11 @@ class Results:
     skipped: tuple[Skip, ...] = ()
     provenance: Provenance | None = None
 
+    def __post_init__(self):
+        if self.provenance is None:  # a Results made by hand: its provenance is recorded when it is made
+            object.__setattr__(self, "provenance", capture_provenance(
+                _cohort_inputs(self.cohort), _dt.datetime.now().astimezone(), False, self.cohort.derivations))
+
     @property
     def sections(self) -> dict[str, Any]:
         """The sections that were made, by name, in the paper's order."""
@@ -148,9 +153,12 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             continue
         if result is not None:
             sections[name] = result
-    provenance = capture_provenance(cohort.inputs or ({"cohort": cohort.source} if cohort.source else {}),
-                                    started, rbridge.calls() > r_calls, cohort.derivations)
+    provenance = capture_provenance(_cohort_inputs(cohort), started, rbridge.calls() > r_calls, cohort.derivations)
     return Results(cohort, options, first, **sections, skipped=tuple(skipped), provenance=provenance)
+
+
+def _cohort_inputs(cohort: Cohort) -> dict[str, str]:
+    return dict(cohort.inputs) or ({"cohort": cohort.source} if cohort.source else {})
 
 
 def _cohort_note(note: str) -> Skip:
