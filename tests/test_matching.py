@@ -414,7 +414,7 @@ def test_default_covariates_missing_become_a_skip_note(tmp_path):
         run_matching(cohort, AnalysisOptions())
     results = analyze(cohort)
     assert "matching" not in results.sections
-    assert any(note.startswith("matching:") and "edss, nbv" in note for note in results.skipped)
+    assert any(note.section == "matching" and "edss, nbv" in note.reason for note in results.skipped)
 
 
 # ---------------------------------------------------------------------------------------------

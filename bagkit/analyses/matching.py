@@ -14,7 +14,6 @@ from bagkit.stats.matching import Matching, _default_groups, match_groups
 
 __all__ = ["TABLE2_VARIABLES", "Table2", "MatchingAnalysis", "table2", "run_matching"]
 
-DEFAULT_COVARIATES: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
 
 
 TABLE2_VARIABLES: tuple[Variable, ...] = (

@@ -6,10 +6,9 @@ from bagkit.imaging.images import (
                                    crop_or_pad,
                                    load_and_preprocess,
                                    load_t1,
-                                   loader_throughput,
                                    preprocess,
                                    resample_to_1mm,
 )
 
 __all__ = ["DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "load_t1", "preprocess", "resample_to_1mm", "crop_or_pad",
-           "load_and_preprocess", "loader_throughput"]
+           "load_and_preprocess"]
