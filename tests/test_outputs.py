@@ -105,13 +105,20 @@ def test_force_refuses_a_folder_with_anything_bagkit_did_not_write(tmp_path):
     _write(out, {"results.csv": "a\n", "figures/f.png": "png"})
     (out / "notes.txt").write_text("my notes")
     (out / "figures" / "mine.R").write_text("plot(1)")
+    (out / "data").mkdir()
+    (out / "data" / "raw.csv").write_text("1,2")
+    (tmp_path / "elsewhere.csv").write_text("theirs")
+    (out / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
     before = tree(out)
     with pytest.raises(OutputExistsError, match="did not write") as refused:
         _write(out, {"results.csv": "b\n"}, force=True)
-    assert "notes.txt" in str(refused.value) and "figures/mine.R" in str(refused.value)
+    assert "4 thing(s) bagkit did not write (data/, figures/mine.R, link.csv, notes.txt)" in str(refused.value)
     assert tree(out) == before and _hidden(tmp_path) == []
     (out / "notes.txt").unlink()
     (out / "figures" / "mine.R").unlink()
+    (out / "link.csv").unlink()
+    (out / "data" / "raw.csv").unlink()
+    (out / "data").rmdir()
     (out / "results.csv").write_text("edited by hand")  # a file of bagkit's that the user changed
     before = tree(out)
     with pytest.raises(OutputExistsError, match=r"results.csv \(changed since bagkit wrote it\)"):

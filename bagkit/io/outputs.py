@@ -118,25 +118,31 @@ def read_marker(folder) -> dict | None:
 
 
 def not_written_by_bagkit(folder) -> list[str]:
-    """What in ``folder`` bagkit did not write (as its marker records it), as relative paths; a
-    file whose content changed since is listed with "(changed since bagkit wrote it)"."""
+    """What in ``folder`` bagkit did not write (as its marker records it), as relative paths
+    (folders end in ``/`` and are not descended into); a file whose content changed since is
+    listed with "(changed since bagkit wrote it)". Without a marker: everything in it, top level."""
     folder = Path(folder)
     record = read_marker(folder)
-    files = record["files"] if record else {}
-    folders = set(record.get("folders", [])) if record else set()
+    if record is None:
+        return sorted(p.name + ("/" if p.is_dir() and not p.is_symlink() else "") for p in folder.iterdir())
+    files, folders = record["files"], set(record.get("folders", []))
     foreign = []
-    for entry in sorted(folder.rglob("*")):
-        relative = entry.relative_to(folder).as_posix()
-        if relative == OUTPUT_MARKER and record is not None:
-            continue
-        if entry.is_symlink():
-            foreign.append(relative)
-        elif entry.is_dir():
-            if relative not in folders:
-                foreign.append(relative + "/")
-        elif relative not in files:
-            foreign.append(relative)
-        else:
+    for root, subfolders, names in os.walk(folder):
+        here = Path(root)
+        for name in sorted(subfolders):
+            relative = (here / name).relative_to(folder).as_posix()
+            if (here / name).is_symlink() or relative not in folders:
+                foreign.append(relative + ("" if (here / name).is_symlink() else "/"))
+        subfolders[:] = sorted(n for n in subfolders if (here / n).relative_to(folder).as_posix() in folders
+                               and not (here / n).is_symlink())
+        for name in sorted(names):
+            entry = here / name
+            relative = entry.relative_to(folder).as_posix()
+            if relative == OUTPUT_MARKER:
+                continue
+            if entry.is_symlink() or relative not in files:
+                foreign.append(relative)
+                continue
             expected = files[relative].get("sha256") if isinstance(files[relative], dict) else None
             try:
                 same = expected is not None and file_hash(entry) == expected
@@ -144,9 +150,7 @@ def not_written_by_bagkit(folder) -> list[str]:
                 same = False
             if not same:
                 foreign.append(f"{relative} (changed since bagkit wrote it)")
-    # a folder listed as foreign already names its content; keep the list short
-    tops = [f for f in foreign if f.endswith("/")]
-    return [f for f in foreign if not any(f != t and f.startswith(t) for t in tops)]
+    return sorted(foreign)
 
 
 def _inside(path: Path, folder: Path) -> bool:
