@@ -2,6 +2,7 @@
 #
 # Usage:
 #   Rscript r/reference/corners_reference.R COMMAND IN.csv OUT.csv [ARGS]
+#   Rscript r/reference/corners_reference.R export sleep|ChickWeight|km-aml|km-ovarian|km-veteran|km-lung OUT.csv
 #
 # COMMAND and what runs (IN is written by the test; OUT has columns name, value, 17 digits, and a first
 # comment line with the R and package versions):
@@ -35,6 +36,26 @@
 options(warn = 1, stringsAsFactors = FALSE)
 args <- commandArgs(trailingOnly = TRUE)
 command <- args[1]
+if (command == "export") {
+  # public data sets as CSV: sleep (value, group), ChickWeight (bag = weight, group = Diet, center = Chick),
+  # km-<name> survival data (time, event): aml, ovarian, veteran, lung (status - 1), leukemia
+  name <- args[2]
+  out <- if (name == "sleep") {
+    data.frame(value = sleep$extra, group = paste0("drug", sleep$group))
+  } else if (name == "ChickWeight") {
+    data.frame(bag = ChickWeight$weight, group = paste0("diet", ChickWeight$Diet),
+               center = paste0("chick", as.character(ChickWeight$Chick)))
+  } else if (startsWith(name, "km-")) {
+    suppressMessages(library(survival))
+    d <- switch(sub("km-", "", name), aml = survival::aml[, c("time", "status")],
+                ovarian = data.frame(time = survival::ovarian$futime, status = survival::ovarian$fustat),
+                veteran = survival::veteran[, c("time", "status")],
+                lung = data.frame(time = survival::lung$time, status = survival::lung$status - 1))
+    data.frame(time = d$time, event = d$status)
+  } else stop("unknown data set ", name)
+  write.csv(out, args[3], row.names = FALSE)
+  quit(save = "no")
+}
 d <- read.csv(args[2], stringsAsFactors = FALSE, na.strings = c("", "NA"))
 out <- list()
 put <- function(name, value) out[[name]] <<- if (length(value) == 0 || is.null(value)) NA_real_ else as.numeric(value)
