@@ -101,13 +101,13 @@ def test_km_limits_on_random_curves_match_r(tmp_path):
         n = int(rng.integers(8, 40))
         frames.append(pd.DataFrame({"time": rng.exponential(5, n).round(1) + 0.1,
                                     "event": (rng.uniform(size=n) < rng.uniform(0.3, 0.9)).astype(float)}))
+    theirs = r_corner("km", pd.concat([f.assign(set=f"s{k}") for k, f in enumerate(frames)]), tmp_path)
     for k, frame in enumerate(frames):
         curve = kaplan_meier(frame.time, frame.event)
-        theirs = r_corner("km", frame, tmp_path)
         for ours, name in ((curve.median, "median"), (curve.median_ci_low, "ci_low"),
                            (curve.median_ci_high, "ci_high")):
-            assert (np.isnan(ours) and np.isnan(theirs[name])) or ours == pytest.approx(theirs[name], abs=1e-9), \
-                (k, name, ours, theirs[name])
+            r = theirs[f"{name}_s{k}"]
+            assert (np.isnan(ours) and np.isnan(r)) or ours == pytest.approx(r, abs=1e-9), (k, name, ours, r)
 
 
 @pytest.mark.parametrize("name", ["km-aml", "km-ovarian", "km-veteran", "km-lung"])
