@@ -75,7 +75,9 @@ def test_analyze_with_correction_tidy_rows(small_cohort_csv, tmp_path):
     assert raw["NMOSD"] != pytest.approx(corrected["NMOSD"])
     assert "bag" not in set(tidy[tidy.analysis.isin(["regression", "psm", "bag_group_lm"])].term)
     assert (tidy.term == "bag_corrected").sum() > 50
-    assert "brain age gap" in dict(results.provenance.extra)  # the provenance page states the fit
+    stated = dict(results.provenance.extra)["brain age gap"]  # the provenance page states the fit and accuracy
+    summary = results.bias_correction
+    assert f"{summary.slope:.4g}" in stated and f"{summary.after['mae']:.2f} yr" in stated
 
 
 def test_calibration_table(small_cohort_csv, tmp_path):

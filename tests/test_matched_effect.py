@@ -72,6 +72,18 @@ def test_welch_t_matches_r(tmp_path):
         assert value == pytest.approx(theirs[name], rel=1e-8), name
 
 
+def test_welch_on_sleep_matches_r(tmp_path):
+    """R's sleep data: ``t.test(extra[group == 1], extra[group == 2])`` (Welch, R's default)."""
+    from test_r_corners import r_export
+
+    frame = r_export("sleep", tmp_path)
+    ours = welch_t(frame.value[frame.group == "drug1"], frame.value[frame.group == "drug2"], "drug1 vs drug2")
+    theirs = r_corner("welch", frame, tmp_path)
+    for name, value in (("t", ours.statistic), ("df", ours.df), ("p", ours.p), ("ci_low", ours.ci_low),
+                        ("ci_high", ours.ci_high)):
+        assert value == pytest.approx(theirs[name], rel=1e-8), name
+
+
 def test_welch_option_reaches_table2(tmp_path):
     """``--welch``: Table 2's BAG difference is ``t.test(bag[A], bag[B], var.equal = FALSE)`` on the
     matched subjects."""

@@ -426,7 +426,7 @@ def test_run_matching_tidy_rows_and_options(tmp_path):
     cohort = read_cohort(_paper_like(tmp_path / "cohort.csv"))
     result = run_matching(cohort, AnalysisOptions())
     tidy = result.tidy()
-    assert set(tidy["analysis"]) == {"psm", "psm_balance", "psm_sd", "psm_sd_balance"}
+    assert set(tidy["analysis"]) == {"psm", "psm_balance", "psm_effect", "psm_sd", "psm_sd_balance", "psm_sd_effect"}
     key = tidy.set_index(["analysis", "subset", "term", "contrast", "statistic"])["value"]
     assert not key.index.duplicated().any()
     assert key[("psm", "matched", "bag", "NMOSD - RRMS", "diff")] == pytest.approx(

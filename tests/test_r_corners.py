@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from rtools import ROOT, rscript
+from test_matching import lalonde_csv  # noqa: F401 (a fixture)
 
 from bagkit.cohort import read_cohort
 from bagkit.errors import AnalysisError
@@ -31,6 +32,13 @@ from bagkit.stats.regression import center_anova
 from bagkit.stats.survival import compare_strata, cox_model, equalize_times, kaplan_meier, logrank
 
 CORNERS = str(ROOT / "r" / "reference" / "corners_reference.R")
+
+
+def r_export(name: str, tmp_path) -> pd.DataFrame:
+    """A public R data set, exported by ``corners_reference.R export NAME``."""
+    path = tmp_path / f"{name}.csv"
+    rscript(CORNERS, "export", name, str(path))
+    return pd.read_csv(path, float_precision="round_trip")
 
 
 def r_corner(command: str, frame: pd.DataFrame, tmp_path, *args: str) -> pd.Series:
@@ -93,13 +101,23 @@ def test_km_limits_on_random_curves_match_r(tmp_path):
         n = int(rng.integers(8, 40))
         frames.append(pd.DataFrame({"time": rng.exponential(5, n).round(1) + 0.1,
                                     "event": (rng.uniform(size=n) < rng.uniform(0.3, 0.9)).astype(float)}))
+    theirs = r_corner("km", pd.concat([f.assign(set=f"s{k}") for k, f in enumerate(frames)]), tmp_path)
     for k, frame in enumerate(frames):
         curve = kaplan_meier(frame.time, frame.event)
-        theirs = r_corner("km", frame, tmp_path)
         for ours, name in ((curve.median, "median"), (curve.median_ci_low, "ci_low"),
                            (curve.median_ci_high, "ci_high")):
-            assert (np.isnan(ours) and np.isnan(theirs[name])) or ours == pytest.approx(theirs[name], abs=1e-9), \
-                (k, name, ours, theirs[name])
+            r = theirs[f"{name}_s{k}"]
+            assert (np.isnan(ours) and np.isnan(r)) or ours == pytest.approx(r, abs=1e-9), (k, name, ours, r)
+
+
+@pytest.mark.parametrize("name", ["km-aml", "km-ovarian", "km-veteran", "km-lung"])
+def test_km_limits_on_public_data_match_r(name, tmp_path):
+    """survival's aml, ovarian, veteran and lung: ``quantile(survfit(Surv(time, event) ~ 1), 0.5)``."""
+    frame = r_export(name, tmp_path)
+    curve = kaplan_meier(frame.time, frame.event)
+    theirs = r_corner("km", frame, tmp_path)
+    for ours, key in ((curve.median, "median"), (curve.median_ci_low, "ci_low"), (curve.median_ci_high, "ci_high")):
+        assert (np.isnan(ours) and np.isnan(theirs[key])) or ours == pytest.approx(theirs[key], abs=1e-9), key
 
 
 # 3 --------------------------------------------------------------------------------------------
@@ -166,6 +184,17 @@ def test_center_anova_with_a_center_of_controls_only_matches_r(small_cohort_csv,
     assert ours.p == pytest.approx(theirs["p"], rel=1e-8)
 
 
+def test_chickweight_chicks_nested_in_diets_match_r(tmp_path):
+    """R's ChickWeight: each chick is on one diet, so ``anova(lm(weight ~ Diet + Chick))`` has chick
+    df 50 − 4 = 46, not 49 (the design is rank-deficient)."""
+    frame = r_export("ChickWeight", tmp_path)
+    ours = center_anova(frame, "all", adjust_for_group=True)
+    theirs = r_corner("center", frame, tmp_path)
+    assert (ours.df_between, ours.df_within) == (theirs["df"], theirs["df_residual"]) == (46, 528)
+    assert ours.f == pytest.approx(theirs["f"], rel=1e-8)
+    assert ours.p == pytest.approx(theirs["p"], rel=1e-8)
+
+
 def test_centers_wholly_within_groups_are_named():
     """Every center inside one group: R's anova has no center row; bagkit says why."""
     data = pd.DataFrame({"group": ["A"] * 6 + ["B"] * 6, "center": ["C1"] * 6 + ["C2"] * 6,
@@ -175,6 +204,33 @@ def test_centers_wholly_within_groups_are_named():
 
 
 # 5 --------------------------------------------------------------------------------------------
+def test_lalonde_own_columns_are_numbers_with_table2_rows_equal_to_matchit(lalonde_csv, tmp_path):  # noqa: F811
+    """MatchIt::lalonde read as a cohort table (a group column added): educ, re74, re75 are not
+    bagkit columns, are read as numbers, can be matched on, and Table 2's rows for them equal
+    MatchIt's matched-set means (``summary(m)$sum.matched``)."""
+    from test_matching import r_matching
+
+    from bagkit.analyses.matching import table2
+    from bagkit.stats.matching import match_groups
+
+    frame = pd.read_csv(lalonde_csv, dtype={"subject_id": str})
+    frame.insert(1, "group", np.where(frame.treat == 1, "treated", "control"))
+    path = tmp_path / "lalonde_cohort.csv"
+    frame.to_csv(path, index=False)
+    cohort = read_cohort(path, control=None)
+    covariates = ("age", "educ", "re74", "re75")
+    assert all(cohort.data[c].dtype == float for c in ("educ", "re74", "re75", "re78"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = table2(cohort, match_groups(cohort, ("treated", "control"), covariates))
+    means = r_matching(path, tmp_path, covariates, treat="treat")["balance_matched"].set_index("term")
+    for covariate in ("educ", "re74", "re75"):
+        row = table.table.row(covariate)
+        assert row.per_group["treated"]["mean"] == pytest.approx(means.loc[covariate, "mean_treated"], rel=1e-10)
+        assert row.per_group["control"]["mean"] == pytest.approx(means.loc[covariate, "mean_control"], rel=1e-10)
+
+
+
 def test_own_numeric_covariate_table2_row_equals_r_matched_means(tmp_path):
     """An extra column ``moca`` (not a bagkit column) is read as a number; matched on with
     ``--covariates sex,age_at_diagnosis,moca``, Table 2 has a mean ± SD row for it whose means

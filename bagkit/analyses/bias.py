@@ -85,6 +85,14 @@ def correct_cohort(cohort: Cohort, options) -> Cohort:
     where = "a calibration table" if fit.fitted_on == "calibration" else f"the {fit.n} controls ({cohort.control})"
     description = (f"age-bias-corrected ({method}: {METHODS[method]}), fitted on {where} with {words}; "
                    f"controls' own values by {controls_values}; the uncorrected gap is bag_uncorrected")
+    if cohort.control is not None:
+        is_control = (data["group"] == cohort.control).to_numpy()
+        age = data.loc[is_control, "age"].to_numpy(float)
+        before = _accuracy(age, (data.loc[is_control, "brain_age"] - data.loc[is_control, "age"]).to_numpy(float))
+        after = _accuracy(age, np.asarray(corrected, dtype=float)[is_control])
+        description += (f"; controls' MAE {before['mae']:.2f} → {after['mae']:.2f} yr, Pearson r (brain age, age) "
+                        f"{before['r']:.3f} → {after['r']:.3f}, r (BAG, age) {before['r_bag_age']:.3f} → "
+                        f"{after['r_bag_age']:.3f}")
     record = {"method": method, "slope": fit.slope, "intercept": fit.intercept, "n": fit.n,
               "fitted_on": fit.fitted_on, "controls_values": controls_values, "folds": folds}
     return cohort.with_corrected_bag(corrected, description, record, inputs)

@@ -2,13 +2,15 @@
 #
 # Usage:
 #   Rscript r/reference/corners_reference.R COMMAND IN.csv OUT.csv [ARGS]
+#   Rscript r/reference/corners_reference.R export sleep|ChickWeight|km-aml|km-ovarian|km-veteran|km-lung OUT.csv
 #
 # COMMAND and what runs (IN is written by the test; OUT has columns name, value, 17 digits, and a first
 # comment line with the R and package versions):
 #   logrank   IN: time, event, stratum   sd <- survdiff(Surv(time, event) ~ stratum)   (timefix = TRUE)
 #             chisq, df = sum(sd$exp > 0) - 1 (survdiff's own df), p = sd$pvalue
-#   km        IN: time, event            q <- quantile(survfit(Surv(time, event) ~ 1), 0.5)  (conf.type "log")
-#             median, ci_low, ci_high (NA when not reached)
+#   km        IN: time, event [, set]    q <- quantile(survfit(Surv(time, event) ~ 1), 0.5)  (conf.type "log")
+#             median, ci_low, ci_high (NA when not reached); with a column `set`, one curve per set and
+#             the names suffixed _<set>
 #   cox       IN: time, event, x1..xk    fit <- coxph(Surv(time, event) ~ x1 + ..., ties = "efron");
 #             z <- cox.zph(fit)          coef_<x>, zph_chisq_<x>, zph_p_<x>, zph_global_chisq, zph_global_p
 #   center    IN: bag, group, center     anova(lm(bag ~ factor(group) + factor(center)))["factor(center)", ]:
@@ -33,8 +35,29 @@
 #             group a factor whose reference is B: estimate, se, t, p, ci_low, ci_high (confint), df of the
 #             group A coefficient (prefixed adjusted_ for the model with age)
 options(warn = 1, stringsAsFactors = FALSE)
+`%||%` <- function(a, b) if (is.null(a)) b else a
 args <- commandArgs(trailingOnly = TRUE)
 command <- args[1]
+if (command == "export") {
+  # public data sets as CSV: sleep (value, group), ChickWeight (bag = weight, group = Diet, center = Chick),
+  # km-<name> survival data (time, event): aml, ovarian, veteran, lung (status - 1), leukemia
+  name <- args[2]
+  out <- if (name == "sleep") {
+    data.frame(value = sleep$extra, group = paste0("drug", sleep$group))
+  } else if (name == "ChickWeight") {
+    data.frame(bag = ChickWeight$weight, group = paste0("diet", ChickWeight$Diet),
+               center = paste0("chick", as.character(ChickWeight$Chick)))
+  } else if (startsWith(name, "km-")) {
+    suppressMessages(library(survival))
+    d <- switch(sub("km-", "", name), aml = survival::aml[, c("time", "status")],
+                ovarian = data.frame(time = survival::ovarian$futime, status = survival::ovarian$fustat),
+                veteran = survival::veteran[, c("time", "status")],
+                lung = data.frame(time = survival::lung$time, status = survival::lung$status - 1))
+    data.frame(time = d$time, event = d$status)
+  } else stop("unknown data set ", name)
+  write.csv(out, args[3], row.names = FALSE)
+  quit(save = "no")
+}
 d <- read.csv(args[2], stringsAsFactors = FALSE, na.strings = c("", "NA"))
 out <- list()
 put <- function(name, value) out[[name]] <<- if (length(value) == 0 || is.null(value)) NA_real_ else as.numeric(value)
@@ -50,10 +73,15 @@ if (command == "logrank") {
 } else if (command == "km") {
   suppressMessages(library(survival))
   versions <- sprintf("%s; survival %s", versions, packageVersion("survival"))
-  q <- quantile(survfit(Surv(time, event) ~ 1, data = d), 0.5)
-  put("median", q$quantile)
-  put("ci_low", q$lower)
-  put("ci_high", q$upper)
+  sets <- if (is.null(d$set)) list(d) else split(d, d$set)
+  for (name in names(sets) %||% "") {
+    part <- if (name == "") d else sets[[name]]
+    q <- quantile(survfit(Surv(time, event) ~ 1, data = part), 0.5)
+    suffix <- if (name == "") "" else paste0("_", name)
+    put(paste0("median", suffix), q$quantile)
+    put(paste0("ci_low", suffix), q$lower)
+    put(paste0("ci_high", suffix), q$upper)
+  }
 } else if (command == "cox") {
   suppressMessages(library(survival))
   versions <- sprintf("%s; survival %s", versions, packageVersion("survival"))
