@@ -487,6 +487,7 @@ def test_love_plot(tmp_path):
                                                       "NMOSD, RRMS, HC"]),
     (AnalysisOptions(match_covariates=("sex", "lesion_volume_ml")),
      ["--covariates sex,lesion_volume_ml", "'lesion_volume_ml' is not a column of the cohort"]),
+    (AnalysisOptions(match_exact=("center",)), ["--exact center", "'center' is not a column of the cohort"]),
     (AnalysisOptions(match_groups=("NMOSD", "HC")),  # the default covariates: HC have no edss
      ["--match NMOSD,HC", "fewer than 2 subjects with every covariate"]),
 ])
@@ -527,6 +528,10 @@ def test_no_overlap_of_the_propensity_score_is_named_as_separation(tmp_path):
                and "sex, edss, nbv" in m for m in ours), ours
     assert not any("glm.fit" in str(w.message) for w in caught)
     assert any("no overlap" in n for n in matching.notes)
+    # with a caliper MatchIt matches nobody and stops ("No units were matched"): said in the same words
+    with pytest.raises(AnalysisError, match="matched no NMOSD subject to a RRMS subject within the caliper "
+                                            r"\(0.1 SD.*may not overlap"):
+        match_groups(cohort, ("NMOSD", "RRMS"), ("sex", "edss", "nbv"), caliper=0.1)
 
     script = tmp_path / "glm.R"
     script.write_text('d <- read.csv(commandArgs(TRUE)[1]); d <- d[d$group %in% c("NMOSD", "RRMS"), ]\n'
