@@ -230,3 +230,12 @@ def test_cli_explicit_matching_request_fails(tmp_path, small_cohort_csv, args, p
     for piece in pieces:
         assert piece in result.output, result.output
     assert not (out / "report.pdf").exists()
+
+
+def test_latin1_mapping_file_is_refused_in_words(tmp_path):
+    from bagkit.cohort import read_column_mapping
+
+    path = tmp_path / "mapping.csv"
+    path.write_bytes("canonical,yours\nage,Âge\n".encode("latin-1"))
+    message = _message(read_column_mapping, path)
+    _assert_names(message, "column mapping file", "mapping.csv", "not UTF-8", "line 2", "Âge")
