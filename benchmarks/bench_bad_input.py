@@ -3,7 +3,8 @@
 
 Reference figures (2-core shared machine, 27 Nov 2026): the cohort took > 9 min without an answer
 before the group count was checked once, vectorised (a pass over the table per label); now it is
-refused in about 6 s, of which reading the 20 MB CSV is 1.9 s. The 1 MB gzip of 1000³ voxels took
+refused in about 4 s (6–9 s when the count was checked after parsing every column), of which
+reading the 20 MB CSV is 1.9 s. The 1 MB gzip of 1000³ voxels took
 23 s and > 2 GB of memory before failing; now both headers are refused in < 0.01 s.
 
     .venv/bin/python benchmarks/bench_bad_input.py [--rows 1000000]

@@ -102,7 +102,7 @@ def test_a_row_with_an_extra_cell_names_its_line(tmp_path):
 def test_too_many_groups_are_refused_at_once(tmp_path):
     """200 000 rows with 100 000 group labels (two subjects each): the per-group loop took minutes
     (one pass over the table per label); the group count is now checked once, vectorised.
-    (benchmarks/bad_input.py times 1 000 000 rows with 500 000 labels: 6 s, refused.)"""
+    (benchmarks/bench_bad_input.py times 1 000 000 rows with 500 000 labels: about 4 s, refused.)"""
     n = 200_000
     path = tmp_path / "cohort.csv"
     pd.DataFrame({"subject_id": [f"s{i}" for i in range(n)], "group": [f"G{i // 2}" for i in range(n)],

@@ -165,6 +165,11 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
                           f"the file has: {', '.join(frame.columns)}. Map your own names with "
                           f"--column CANONICAL=YOURS or a mapping file.")
 
+    if groups is None:  # an implausible number of groups is refused before any other per-row work
+        labels = frame["group"].dropna().str.strip()
+        if labels.nunique() > max_groups:
+            _check_group_sizes(labels, list(pd.unique(labels)), path, max_groups)
+
     data = pd.DataFrame(index=frame.index)
     for name in frame.columns:
         spec = COLUMNS.get(name)
