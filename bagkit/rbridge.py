@@ -24,7 +24,9 @@ import pandas as pd
 
 from bagkit.errors import RBridgeError
 
-__all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "started", "RWarning"]
+__all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "started", "calls", "RWarning"]
+
+_CALLS = [0]  # run_r calls in this process (provenance: did this analysis use R?)
 
 _INSTALL_HINT = ("Install R and the R packages from Debian (apt-get install r-base-core r-base-dev "
                  "r-cran-matchit r-cran-survival) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
@@ -94,6 +96,11 @@ def started() -> bool:
     return _rpy2.cache_info().currsize > 0
 
 
+def calls() -> int:
+    """How many R functions bagkit has called in this process."""
+    return _CALLS[0]
+
+
 def r_versions(*packages: str) -> dict[str, str]:
     """R's version and the versions of the given R packages (for the provenance page)."""
     robjects = _rpy2()[0]
@@ -149,6 +156,7 @@ def run_r(function: str, script: str, **arguments: Any) -> Any:
     vectors. R warnings are re-raised as :class:`RWarning`; R errors become RBridgeError.
     """
     robjects, converter, localconverter, STAP, RRuntimeError = _rpy2()
+    _CALLS[0] += 1
     module = _script(script)
     bridge = _script("bridge.R")
     r_function = getattr(module, function.replace(".", "_"), None)

@@ -415,7 +415,7 @@ def test_default_covariates_missing_become_a_skip_note(tmp_path):
         run_matching(cohort, AnalysisOptions())
     results = analyze(cohort)
     assert "matching" not in results.sections
-    assert any(note.startswith("matching:") and "edss, nbv" in note for note in results.skipped)
+    assert any(note.section == "matching" and "edss, nbv" in note.reason for note in results.skipped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,7 +505,7 @@ def test_default_matching_that_cannot_be_made_is_still_a_note(tmp_path):
     pd.read_csv(csv).query("group != 'RRMS'").to_csv(csv, index=False)
     results = analyze(read_cohort(csv))
     assert "matching" not in results.sections
-    assert any(n.startswith("matching:") and "--match A,B" in n for n in results.skipped)
+    assert any(n.section == "matching" and "--match A,B" in n.reason for n in results.skipped)
 
 
 def test_no_overlap_of_the_propensity_score_is_named_as_separation(tmp_path):

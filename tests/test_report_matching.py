@@ -56,7 +56,7 @@ def test_table2_is_on_a_page_after_table1_with_every_group_label(example_report)
     table2_page = _first_page(pages, "Table 2. Comparison of BAG between propensity-score matched groups")
     assert table2_page > table1_page
     text = pages[table2_page]
-    for group in results["matching"].primary.groups:
+    for group in results.matching.primary.groups:
         assert group in text
     for row in ("Age at diagnosis", "Female", "EDSS at baseline", "Normalized brain volume",
                 "Predicted brain age", "Brain age gap"):
@@ -70,7 +70,7 @@ def test_love_plots_are_written_as_png(example_report):
     figures = written.out / "figures"
     assert (figures / "love_plot.png").is_file()
     assert (figures / "love_plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if results["matching"].with_sd is not None:
+    if results.matching.with_sd is not None:
         assert (figures / "love_plot_sd.png").is_file()
 
 
@@ -85,7 +85,7 @@ def _difference(tidy: pd.DataFrame, analysis: str, contrast: str, term: str = "b
 @pytest.mark.parametrize("analysis, title", [("psm", "Table 2"), ("psm_sd", "Supplementary Table 4")])
 def test_bag_difference_printed_equals_results_csv_rounded(example_report, analysis, title):
     results, written, pages = example_report
-    table = results["matching"].primary if analysis == "psm" else results["matching"].with_sd
+    table = results.matching.primary if analysis == "psm" else results.matching.with_sd
     if table is None:
         pytest.skip("the cohort has no brain_age_sd")
     tidy = pd.read_csv(written.results_csv, keep_default_na=False, na_values=[""])
@@ -109,7 +109,7 @@ def test_bag_difference_printed_equals_results_csv_rounded(example_report, analy
 
 def test_balance_table_flags_imbalance_explicitly(example_report):
     results, _, pages = example_report
-    matching = results["matching"].primary.matching
+    matching = results.matching.primary.matching
     page = _first_page(pages, "Table 2: covariate balance before and after matching")
     text = " ".join(pages[page].split())
     # caption and table stay together: the caption's page holds the table's rows
@@ -124,7 +124,7 @@ def test_balance_table_flags_imbalance_explicitly(example_report):
 def test_matching_description_names_method_and_counts(example_report):
     results, _, pages = example_report
     text = " ".join(" ".join(pages).split())
-    matching = results["matching"].primary.matching
+    matching = results.matching.primary.matching
     assert 'method = "nearest"' in text and 'distance = "glm"' in text
     assert "Table 2: subjects matched and unmatched" in text
     assert "Left out: a covariate missing" in text

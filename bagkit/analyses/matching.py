@@ -14,7 +14,6 @@ from bagkit.stats.matching import Matching, _default_groups, match_groups
 
 __all__ = ["TABLE2_VARIABLES", "Table2", "MatchingAnalysis", "table2", "run_matching"]
 
-DEFAULT_COVARIATES: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
 
 
 TABLE2_VARIABLES: tuple[Variable, ...] = (
@@ -109,8 +108,7 @@ def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
     asked = [a for a in asked if a]
     try:
         groups = tuple(options.match_groups) if options.match_groups is not None else _default_groups(cohort)
-        covariates = (tuple(options.match_covariates) if options.match_covariates is not None
-                      else DEFAULT_COVARIATES)
+        covariates = options.covariates_to_match
         lacking = [c for c in covariates if not cohort.has(c)]
         if lacking and options.match_covariates is None:
             raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, "

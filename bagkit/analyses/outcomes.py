@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from bagkit.analyses.options import AnalysisOptions
 from bagkit.cohort import Cohort
 from bagkit.errors import AnalysisError
 from bagkit.results import concat_tidy, tidy_frame
@@ -105,10 +106,6 @@ class Outcomes:
         return concat_tidy([g.tidy() for g in self.groups])
 
 
-def _option(options, name, default):
-    return getattr(options, name, default) if options is not None else default
-
-
 def _group_outcomes(cohort: Cohort, group: str, rule: str, specificity: float, bootstrap: int, seed: int,
                     covariates: Sequence[str], selection: str) -> GroupOutcomes:
     data = cohort.group(group)
@@ -183,11 +180,9 @@ def run_outcomes(cohort: Cohort, options=None) -> Outcomes:
     (``all``: every Table 3 covariate in the multivariable model; ``univariable_p05``: those with
     univariable p < 0.05, BAG always kept — what the paper's Table 3 shows).
     """
-    rule = _option(options, "cutoff_rule", "spec80")
-    specificity = float(_option(options, "specificity_at_least", 0.80))
-    seed = int(_option(options, "seed", 0))
-    bootstrap = int(_option(options, "cutoff_bootstrap", 0))
-    selection = _option(options, "cox_selection", "all")
+    options = options or AnalysisOptions()
+    rule, specificity, seed = options.cutoff_rule, float(options.specificity_at_least), int(options.seed)
+    bootstrap, selection = int(options.cutoff_bootstrap), options.cox_selection
     if selection not in COX_SELECTIONS:
         raise AnalysisError(f"unknown cox_selection {selection!r}; choose one of: {', '.join(COX_SELECTIONS)}")
     if not cohort.has("bag"):

@@ -6,63 +6,62 @@ still gets every section it can support.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import pandas as pd
 
-from bagkit.analyses.matching import run_matching
-from bagkit.analyses.outcomes import run_outcomes, run_regressions
-from bagkit.analyses.performance import run_brain_age_model
+from bagkit import rbridge
+from bagkit.analyses.matching import MatchingAnalysis, run_matching
+from bagkit.analyses.options import AnalysisOptions
+from bagkit.analyses.outcomes import Outcomes, Regressions, run_outcomes, run_regressions
+from bagkit.analyses.performance import BrainAgeModel, run_brain_age_model
+from bagkit.analyses.provenance import Provenance, capture_provenance
 from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
 from bagkit.errors import BagkitError, RequestError
 from bagkit.results import concat_tidy
 
-__all__ = ["AnalysisOptions", "Results", "analyze"]
+__all__ = ["AnalysisOptions", "Results", "Skip", "analyze", "ANALYSES"]
 
 
 @dataclass(frozen=True)
-class AnalysisOptions:
-    """Everything a user can choose about the analysis (recorded on the provenance page).
+class Skip:
+    """A section (or part of the cohort) that could not be analysed, and why."""
 
-    ``None`` for ``match_groups`` and ``match_covariates`` means bagkit's choice (the first two
-    patient groups; :data:`bagkit.analyses.matching.DEFAULT_COVARIATES`): a matching bagkit chose that
-    the cohort cannot support is skipped with a note. A value the user gave (groups, covariates,
-    exact variables) is a request: when it cannot be honoured the run stops with a
-    :class:`~bagkit.errors.RequestError`.
-    """
+    section: str
+    reason: str
 
-    match_groups: tuple[str, str] | None = None  # None: the first two patient groups
-    match_covariates: tuple[str, ...] | None = None  # None: DEFAULT_COVARIATES
-    match_ratio: int = 1
-    match_caliper: float | None = None
-    match_replace: bool = False
-    match_exact: tuple[str, ...] = ()
-    match_order: str = "data"
-    cutoff_rule: str = "spec80"  # or "youden"
-    specificity_at_least: float = 0.80
-    cutoff_bootstrap: int = 0  # bootstrap replicates for the cutoff's CI (0: none)
-    cox_selection: str = "all"  # or "univariable_p05" (the paper's Table 3: univariable p < 0.05, BAG kept)
-    seed: int = 20240101
+    def __str__(self) -> str:
+        return f"{self.section}: {self.reason}"
 
 
 @dataclass(frozen=True)
 class Results:
-    """Every result of one analysis run. Each attribute's object knows how to ``tidy()`` itself."""
+    """Every result of one analysis run: a typed field per report section (``None`` when the
+    cohort could not support it; :attr:`skipped` then says why), and the run's provenance.
+    Each result object knows how to ``tidy()`` itself."""
 
     cohort: Cohort
     options: AnalysisOptions
     table1: GroupTable
-    sections: Mapping[str, Any] = field(default_factory=dict)  # name -> result with tidy()
-    skipped: tuple[str, ...] = ()  # one line per section that could not be made, and why
+    matching: MatchingAnalysis | None = None
+    outcomes: Outcomes | None = None
+    regressions: Regressions | None = None
+    brain_age_model: BrainAgeModel | None = None
+    skipped: tuple[Skip, ...] = ()
+    provenance: Provenance | None = None
 
-    def __getitem__(self, name: str):
-        return self.sections[name]
+    @property
+    def sections(self) -> dict[str, Any]:
+        """The sections that were made, by name, in the paper's order."""
+        return {name: getattr(self, name) for name, _ in ANALYSES if getattr(self, name) is not None}
 
-    def get(self, name: str, default=None):
-        return self.sections.get(name, default)
+    def skip_reason(self, section: str) -> str | None:
+        """Why ``section`` was skipped (None when it was made)."""
+        return next((s.reason for s in self.skipped if s.section == section), None)
 
     def tidy(self) -> pd.DataFrame:
         """All numbers, unrounded: ``analysis, subset, term, contrast, statistic, value``."""
@@ -74,10 +73,10 @@ class Results:
         return write_outputs(self, out, force=force, progress=progress)
 
 
-# Each further analysis registers here as (section name, function(cohort, options) -> result).
-# A function raises BagkitError (or returns None) when the cohort cannot support it; the
-# message becomes the skip note shown in the report. A RequestError (what the user asked for
-# explicitly cannot be made) is not a note: it stops the run.
+# Each further analysis registers here as (section name, function(cohort, options) -> result);
+# the name is the field of Results that holds the result. A function raises BagkitError (or
+# returns None) when the cohort cannot support it; the message becomes the Skip shown in the report.
+# A RequestError (what the user asked for explicitly cannot be made) is not a Skip: it stops the run.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("matching", run_matching),
     ("outcomes", run_outcomes),
@@ -86,18 +85,19 @@ ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
 ]
 
 
-def _partial_notes(cohort: Cohort) -> list[str]:
+def _partial_notes(cohort: Cohort) -> list[Skip]:
     """What a partial cohort cannot support, said once at the top of the skip list."""
     notes = []
     if cohort.control is None:
-        notes.append("control group: none (--no-control), so Table 1 has no patient-vs-control contrasts and "
-                     "nothing is fitted on controls")
+        notes.append(Skip("control group", "none (--no-control), so Table 1 has no patient-vs-control contrasts "
+                          "and nothing is fitted on controls"))
     if not cohort.has("brain_age"):
-        notes.append("brain age: the cohort has no brain_age column (nor predictions from scans), so there is "
-                     "no brain age gap and no BAG analysis")
+        notes.append(Skip("brain age", "the cohort has no brain_age column (nor predictions from scans), so "
+                          "there is no brain age gap and no BAG analysis"))
     if len(cohort.patient_groups) < 2:
-        notes.append(f"patient groups: {len(cohort.patient_groups)} "
-                     f"({', '.join(cohort.patient_groups) or 'none'}), so there is no patient-vs-patient contrast")
+        notes.append(Skip("patient groups", f"{len(cohort.patient_groups)} "
+                          f"({', '.join(cohort.patient_groups) or 'none'}), so there is no patient-vs-patient "
+                          f"contrast"))
     return notes
 
 
@@ -106,10 +106,12 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     """Run every analysis the cohort supports; see :class:`Results`."""
     options = options or AnalysisOptions()
     say = progress or (lambda message: None)
+    started = _dt.datetime.now().astimezone()
+    r_calls = rbridge.calls()
     say("Table 1")
     first = table1(cohort)
     sections: dict[str, Any] = {}
-    skipped: list[str] = list(cohort.notes) + _partial_notes(cohort)
+    skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
     for name, run in ANALYSES:
         say(name)
         try:
@@ -119,8 +121,16 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
         except RequestError:
             raise  # the user asked for it explicitly: an error, not a skip note
         except BagkitError as error:
-            skipped.append(f"{name}: {error}")
+            skipped.append(Skip(name, str(error)))
             continue
         if result is not None:
             sections[name] = result
-    return Results(cohort, options, first, sections, tuple(skipped))
+    provenance = capture_provenance(cohort.inputs or ({"cohort": cohort.source} if cohort.source else {}),
+                                    started, rbridge.calls() > r_calls, cohort.derivations)
+    return Results(cohort, options, first, **sections, skipped=tuple(skipped), provenance=provenance)
+
+
+def _cohort_note(note: str) -> Skip:
+    """A note the cohort carries ("brain age: no prediction for S1 (...)") as a Skip."""
+    section, _, reason = note.partition(": ")
+    return Skip(section, reason) if reason else Skip("cohort", note)

@@ -1,7 +1,6 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 import warnings
@@ -14,6 +13,10 @@ from bagkit.analyses import AnalysisOptions
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.errors import BagkitError
+from bagkit.stats.cutoffs import RULES
+from bagkit.stats.matching import M_ORDERS
+
+_DEFAULTS = AnalysisOptions()
 
 
 def _csv_list(value: str | None) -> tuple[str, ...] | None:
@@ -68,21 +71,21 @@ def cli():
 @click.option("--match", "match_groups", metavar="A,B",
               help="The two groups to propensity-match (default: the first two patient groups).")
 @click.option("--covariates", metavar="C1,C2,...",
-              help="Matching covariates (canonical names; default: sex,age_at_diagnosis,edss,nbv). Groups, "
-                   "covariates or exact variables you give must be matchable, or the run stops with an error.")
-@click.option("--ratio", default=1, show_default=True, type=click.IntRange(1, 10), help="Controls per treated.")
+              help=f"Matching covariates (canonical names; default: {','.join(_DEFAULTS.covariates_to_match)}). Groups, "
+                   f"covariates or exact variables you give must be matchable, or the run stops with an error.")
+@click.option("--ratio", type=click.IntRange(1, 10),
+              help=f"Controls per treated (default: {_DEFAULTS.match_ratio}).")
 @click.option("--caliper", type=click.FloatRange(min=0, min_open=True),
               help="Caliper in SDs of the propensity score (default: none).")
-@click.option("--replace", is_flag=True, help="Match with replacement.")
+@click.option("--replace", is_flag=True, default=None, help="Match with replacement.")
 @click.option("--exact", metavar="C1,C2", help="Covariates to match exactly on.")
-@click.option("--m-order", default="data", show_default=True,
-              type=click.Choice(["data", "largest", "smallest", "random"]), help="MatchIt's m.order.")
-@click.option("--cutoff-rule", default="spec80", show_default=True, type=click.Choice(["spec80", "youden"]),
-              help="BAG cutoff for Kaplan-Meier: specificity >= --specificity (paper) or Youden.")
-@click.option("--specificity", default=0.80, show_default=True, type=click.FloatRange(0.5, 1.0),
-              help="Specificity the spec80 cutoff must reach.")
-@click.option("--seed", default=AnalysisOptions.seed, show_default=True, type=int,
-              help="Seed for matching ties and bootstraps.")
+@click.option("--m-order", type=click.Choice(M_ORDERS), help=f"MatchIt's m.order (default: {_DEFAULTS.match_order}).")
+@click.option("--cutoff-rule", type=click.Choice(RULES),
+              help=f"BAG cutoff for Kaplan-Meier: specificity >= --specificity (paper) or Youden "
+                   f"(default: {_DEFAULTS.cutoff_rule}).")
+@click.option("--specificity", type=click.FloatRange(0.5, 1.0),
+              help=f"Specificity the spec80 cutoff must reach (default: {_DEFAULTS.specificity_at_least}).")
+@click.option("--seed", type=int, help=f"Seed for matching ties and bootstraps (default: {_DEFAULTS.seed}).")
 @predictor_options(in_report=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, match_groups,
@@ -113,10 +116,11 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         if covariates is not None and not _csv_list(covariates):
             raise click.BadParameter("give at least one covariate, e.g. --covariates sex,edss",
                                      param_hint="--covariates")
-        options = AnalysisOptions(match_groups=match, match_covariates=_csv_list(covariates),
-                                  match_ratio=ratio, match_caliper=caliper, match_replace=replace,
-                                  match_exact=_csv_list(exact) or (), match_order=m_order,
-                                  cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+        # Only what the user gave overrides AnalysisOptions' defaults (their one source).
+        given = dict(match_groups=match, match_covariates=_csv_list(covariates), match_ratio=ratio,
+                     match_caliper=caliper, match_replace=replace, match_exact=_csv_list(exact),
+                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+        options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             results = bagkit.analyze(cohort, options, progress=say)
@@ -136,8 +140,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 
 
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
-    """The cohort with brain_age, brain_age_sd (and bag) from the predictor, via the cached
-    bagkit.predictors.predict_cohort; failed scans become notes."""
+    """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort)."""
     from bagkit.predictors import predict_cohort
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -145,22 +148,14 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
     predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
                                progress=not quiet)
-    data = cohort.data.copy()
-    if cohort.has("brain_age"):
-        click.echo(f"warning: {cohort_file}: its brain_age / brain_age_sd columns are replaced by the "
-                   f"predictions of {predictor_name}", err=True)
-    data["brain_age"] = predicted["brain_age"].to_numpy(dtype=float)
-    data["brain_age_sd"] = predicted["brain_age_sd"].to_numpy(dtype=float)
-    data["bag"] = data["brain_age"] - data["age"]
-    failed = predicted[predicted["prediction_error"] != ""]
-    notes = tuple(f"brain age: no prediction for {row.get('subject_id', label)} ({row['prediction_error']})"
-                  for label, row in failed.iterrows())
-    inputs = dict(cohort.inputs)
-    for role, path in (("predictor model", model), ("predictor weights", weights)):
-        if path:
-            inputs[role] = str(path)
-    say(f"brain age: {len(data) - len(failed)} of {len(data)} subjects predicted")
-    return dataclasses.replace(cohort, data=data, notes=cohort.notes + notes, inputs=inputs)
+    inputs = {role: str(path) for role, path in (("predictor model", model), ("predictor weights", weights)) if path}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cohort = cohort.with_predictions(predicted, predictor_name, inputs)
+    for warning in _unique(caught):
+        click.echo(f"warning: {warning}", err=True)
+    say(f"brain age: {cohort.derivations['brain age']}")
+    return cohort
 
 
 def _unique(caught) -> list[str]:

@@ -273,7 +273,7 @@ def compare_command(a_csv, b_csv, column, labels, plot, out, force):
         result = bland_altman(values_a, values_b, labels=names)
     except AnalysisError as error:
         _fail(error)
-    click.echo(result.summary())
+    click.echo(result.describe())
     if out:
         with atomic_output(out) as tmp:
             result.tidy().to_csv(tmp, index=False)

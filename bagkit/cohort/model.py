@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -23,6 +24,7 @@ class Cohort:
     labels : display label per column (the paper's wording unless the user gave one).
     source : where the table came from.
     inputs : every file the cohort was read from, by role (``cohort``, ``visits``, ``column mapping``).
+    derivations : how derived columns were made (e.g. ``{"brain age": "predicted by sfcn"}``), for provenance.
     """
 
     data: pd.DataFrame
@@ -32,6 +34,7 @@ class Cohort:
     source: str | None = None
     notes: tuple[str, ...] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
+    derivations: Mapping[str, str] = field(default_factory=dict)  # how derived columns were made, in words
 
     @property
     def patient_groups(self) -> tuple[str, ...]:
@@ -59,6 +62,34 @@ class Cohort:
         control = self.control if self.control in present else None
         return dataclasses.replace(self, data=data, control=control, groups=groups,
                                    notes=tuple(self.notes) + tuple(notes))
+
+    def with_predictions(self, predicted: pd.DataFrame, predictor: str,
+                         inputs: Mapping[str, str] | None = None) -> "Cohort":
+        """The cohort with ``brain_age``/``brain_age_sd`` from a predictor and ``bag`` recomputed.
+
+        ``predicted`` is row-aligned with :attr:`data` (as ``predict_cohort`` returns it), with a
+        ``prediction_error`` column that is empty where the scan was predicted. Subjects whose scan
+        failed keep no brain age and get a note; ``inputs`` (e.g. the weights file) join the
+        cohort's inputs for provenance. Existing brain-age columns are replaced, with a warning.
+        """
+        if len(predicted) != len(self.data):
+            raise ValueError(f"predictions for {len(predicted)} rows, cohort has {len(self.data)}")
+        data = self.data.copy()
+        if self.has("brain_age"):
+            warnings.warn(f"{self.source or 'the cohort'}: its brain_age / brain_age_sd columns are replaced by "
+                          f"the predictions of {predictor}", UserWarning, stacklevel=2)
+        for column in ("brain_age", "brain_age_sd"):
+            data[column] = pd.to_numeric(predicted[column], errors="coerce").to_numpy(dtype=float)
+        data["bag"] = data["brain_age"] - data["age"]
+        errors = predicted["prediction_error"].fillna("").astype(str).to_numpy() if "prediction_error" in \
+            predicted else np.full(len(data), "", dtype=object)
+        failed = np.flatnonzero(errors != "")
+        ids = data["subject_id"].astype(str).to_numpy()
+        notes = tuple(f"brain age: no prediction for {ids[i]} ({errors[i]})" for i in failed)
+        derivations = dict(self.derivations)
+        derivations["brain age"] = f"predicted by {predictor}: {len(data) - len(failed)} of {len(data)} subjects"
+        return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
+                                   inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
 
     def __len__(self) -> int:
         return len(self.data)

@@ -9,9 +9,8 @@ brain mask.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import nibabel as nib
 import numpy as np
@@ -221,23 +220,7 @@ def load_and_preprocess(path, shape: Sequence[int] = DEFAULT_SHAPE, resample: bo
     return preprocess(load_t1(path, resample=resample), shape=shape)
 
 
-def loader_throughput(paths: Iterable, shape: Sequence[int] = DEFAULT_SHAPE) -> dict:
-    """Time loading + preprocessing of NIfTI files: scans per second and seconds per scan."""
-    paths = list(paths)
-    start = time.perf_counter()
-    for path in paths:
-        load_and_preprocess(path, shape=shape)
-    seconds = time.perf_counter() - start
-    n = len(paths)
-    return {
-        "scans": n,
-        "seconds": seconds,
-        "seconds_per_scan": seconds / n if n else float("nan"),
-        "scans_per_second": n / seconds if seconds > 0 else float("nan"),
-    }
-
-
 __all__ = [
-    "DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size", "load_t1", "preprocess", "resample_to_1mm", "crop_or_pad",
-    "load_and_preprocess", "loader_throughput",
+    "DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size", "load_t1",
+    "preprocess", "resample_to_1mm", "crop_or_pad", "load_and_preprocess",
 ]

@@ -233,18 +233,11 @@ def matching_flowables(table2, figures_dir, title: str, caption: str, png_name: 
     return out
 
 
-def _skip_reason(results) -> str:
-    for line in results.skipped:
-        if str(line).startswith("matching:"):
-            return str(line).split(":", 1)[1].strip()
-    return "no matching result"
-
-
 def flowables(results, figures_dir) -> list:
-    analysis = results.get("matching")
+    analysis = results.matching
     out = [paragraph("Propensity-score matching", "heading")]
     if analysis is None:
-        return out + [paragraph(f"Propensity-score matching (Table 2) was skipped: {_skip_reason(results)}", "body")]
+        return out + [paragraph(f"Propensity-score matching (Table 2) was skipped: {results.skip_reason('matching') or 'no matching result'}", "body")]
     primary = analysis.primary
     a, b = primary.groups
     covariates = _join(_covariate_labels(primary.matching))

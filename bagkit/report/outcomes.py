@@ -151,8 +151,8 @@ def regression_tables(regressions) -> list:
 
 
 def flowables(results, figures_dir) -> list:
-    outcomes = results.get("outcomes")
-    regressions = results.get("regressions")
+    outcomes = results.outcomes
+    regressions = results.regressions
     if outcomes is None and regressions is None:
         return []
     out = [paragraph("Outcomes: cutoffs, time to EDSS worsening and Cox models", "heading")]

@@ -136,7 +136,7 @@ def comparison_section(model, label) -> list:
 
 
 def flowables(results, figures_dir) -> list:
-    model = results.get("brain_age_model")
+    model = results.brain_age_model
     if model is None:
         return []
     label = model.control or "controls"

@@ -65,7 +65,12 @@ class BlandAltman:
         ]
         return tidy_frame(("agreement", self.subset, "brain_age", self.contrast, s, v) for s, v in rows)
 
-    def summary(self) -> str:
+    def summary(self) -> pd.DataFrame:
+        """One row per statistic (as :meth:`tidy`, without the key columns): ``statistic, value``."""
+        return self.tidy()[["statistic", "value"]].reset_index(drop=True)
+
+    def describe(self) -> str:
+        """The result in one sentence, as a methods section would report it."""
         lo, hi = self.mean_difference_ci
         return (
             f"{self.labels[0]} vs {self.labels[1]} (n = {self.n}): R² = {self.r_squared:.3f}, "

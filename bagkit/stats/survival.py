@@ -440,7 +440,6 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
         notes.append(f"only {epv:.1f} events per variable ({events} events, {len(covariates)} covariate(s)); "
                      f"below {EVENTS_PER_VARIABLE}, estimates may be biased and unstable")
     fitter = CoxPHFitter()
-    converged = True
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -450,14 +449,18 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
             raise AnalysisError(f"{name} did not converge: {str(error).splitlines()[0]}") from None
     for warning in caught:
         if issubclass(warning.category, ConvergenceWarning):
-            text = str(warning.message).splitlines()[0]
-            if "delta contains nan" in text.lower() or "did not converge" in text.lower() or \
-                    "newton-rhapson failed" in text.lower() or "converge" in text.lower():
-                converged = False
-            notes.append(f"convergence warning: {text}")
+            notes.append(f"lifelines: {str(warning.message).splitlines()[0]}")
     summary = fitter.summary
     beta = fitter.params_.to_numpy()
     se = summary["se(coef)"].to_numpy()
+    # Convergence is read from the fit itself, not from warning text: at the maximum of the partial
+    # likelihood the score (the sum of the Schoenfeld residuals) is zero, so the Newton decrement
+    # U' I^-1 U / 2 left at the estimate must be negligible (R's coxph stops at a relative change
+    # in log-likelihood of 1e-9; a decrement below 1e-6 is well inside that).
+    converged = _newton_decrement(fitter, frame[covariates + ["__time", "__event"]]) < 1e-6
+    if not converged:
+        notes.append("the Cox fit did not reach the maximum of the partial likelihood (score not zero at the "
+                     "estimate); its estimates are not reliable")
     if (np.abs(beta) > 15).any() or not np.isfinite(se).all():
         converged = False
         notes.append("a coefficient is very large or its standard error infinite (monotone likelihood: "
@@ -480,3 +483,17 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
                          f"(cox.zph p = {zph_p[j]:.3f})")
     return CoxModel(subset, kind, tuple(terms), n, events, float(fitter.log_likelihood_), converged, g_chisq,
                     g_df, g_p, tuple(notes))
+
+
+def _newton_decrement(fitter, frame: pd.DataFrame) -> float:
+    """U' V U / 2 at the fitted coefficients: U the score (sum of Schoenfeld residuals), V the
+    fitted variance matrix. Zero at the maximum; inf when it cannot be computed."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score = fitter.compute_residuals(frame, kind="schoenfeld").sum(axis=0).to_numpy(dtype=float)
+        variance = fitter.variance_matrix_.to_numpy(dtype=float)
+        value = float(score @ variance @ score) / 2
+    except (ValueError, np.linalg.LinAlgError):
+        return float("inf")
+    return value if np.isfinite(value) else float("inf")
