@@ -203,7 +203,8 @@ def test_identical_repeated_visits_are_counted_once_with_a_note(tmp_path):
     cohort2, visits2 = _visit_files(tmp_path / "plain", "")
     plain = read_cohort(cohort2, visits=visits2)
     pd.testing.assert_frame_equal(repeated.data, plain.data)
-    assert any("1 visit(s) repeat another visit" in n and "line(s) 18" in n and "counted once" in n
+    assert any(n.startswith("visits: 1 visit(s) in ") and "visits.csv repeat another visit" in n
+               and "line(s) 18" in n and "counted once" in n
                for n in repeated.notes)
 
 
