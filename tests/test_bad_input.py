@@ -102,7 +102,7 @@ def test_a_row_with_an_extra_cell_names_its_line(tmp_path):
 def test_too_many_groups_are_refused_at_once(tmp_path):
     """200 000 rows with 100 000 group labels (two subjects each): the per-group loop took minutes
     (one pass over the table per label); the group count is now checked once, vectorised.
-    (benchmarks/bad_input.py times 1 000 000 rows with 500 000 labels: 6 s, refused.)"""
+    (benchmarks/bench_bad_input.py times 1 000 000 rows with 500 000 labels: about 4 s, refused.)"""
     n = 200_000
     path = tmp_path / "cohort.csv"
     pd.DataFrame({"subject_id": [f"s{i}" for i in range(n)], "group": [f"G{i // 2}" for i in range(n)],
@@ -203,7 +203,8 @@ def test_identical_repeated_visits_are_counted_once_with_a_note(tmp_path):
     cohort2, visits2 = _visit_files(tmp_path / "plain", "")
     plain = read_cohort(cohort2, visits=visits2)
     pd.testing.assert_frame_equal(repeated.data, plain.data)
-    assert any("1 visit(s) repeat another visit" in n and "line(s) 18" in n and "counted once" in n
+    assert any(n.startswith("visits: 1 visit(s) in ") and "visits.csv repeat another visit" in n
+               and "line(s) 18" in n and "counted once" in n
                for n in repeated.notes)
 
 
@@ -230,3 +231,12 @@ def test_cli_explicit_matching_request_fails(tmp_path, small_cohort_csv, args, p
     for piece in pieces:
         assert piece in result.output, result.output
     assert not (out / "report.pdf").exists()
+
+
+def test_latin1_mapping_file_is_refused_in_words(tmp_path):
+    from bagkit.cohort import read_column_mapping
+
+    path = tmp_path / "mapping.csv"
+    path.write_bytes("canonical,yours\nage,Âge\n".encode("latin-1"))
+    message = _message(read_column_mapping, path)
+    _assert_names(message, "column mapping file", "mapping.csv", "not UTF-8", "line 2", "Âge")

@@ -487,13 +487,14 @@ def test_love_plot(tmp_path):
                                                       "NMOSD, RRMS, HC"]),
     (AnalysisOptions(match_covariates=("sex", "lesion_volume_ml")),
      ["--covariates sex,lesion_volume_ml", "'lesion_volume_ml' is not a column of the cohort"]),
+    (AnalysisOptions(match_exact=("center",)), ["--exact center", "'center' is not a column of the cohort"]),
     (AnalysisOptions(match_groups=("NMOSD", "HC")),  # the default covariates: HC have no edss
      ["--match NMOSD,HC", "fewer than 2 subjects with every covariate"]),
 ])
-def test_explicit_matching_request_that_cannot_be_made_stops_the_analysis(tmp_path, options, pieces):
+def test_explicit_matching_request_that_cannot_be_made_stops_the_analysis(tmp_path, options, pieces, recwarn):
     cohort = read_cohort(_paper_like(tmp_path / "cohort.csv"))
     with pytest.raises(RequestError) as error:
-        analyze(cohort, options)
+        analyze(cohort, options)  # NMOSD,HC also warns that the controls lack edss (recwarn takes it)
     for piece in pieces:
         assert piece in str(error.value), str(error.value)
 
@@ -504,7 +505,7 @@ def test_default_matching_that_cannot_be_made_is_still_a_note(tmp_path):
     pd.read_csv(csv).query("group != 'RRMS'").to_csv(csv, index=False)
     results = analyze(read_cohort(csv))
     assert "matching" not in results.sections
-    assert any(n.startswith("matching:") and "--match A,B" in n for n in results.skipped)
+    assert any(n.section == "matching" and "--match A,B" in n.reason for n in results.skipped)
 
 
 def test_no_overlap_of_the_propensity_score_is_named_as_separation(tmp_path):
@@ -526,6 +527,10 @@ def test_no_overlap_of_the_propensity_score_is_named_as_separation(tmp_path):
                and "sex, edss, nbv" in m for m in ours), ours
     assert not any("glm.fit" in str(w.message) for w in caught)
     assert any("no overlap" in n for n in matching.notes)
+    # with a caliper MatchIt matches nobody and stops ("No units were matched"): said in the same words
+    with pytest.raises(AnalysisError, match="matched no NMOSD subject to a RRMS subject within the caliper "
+                                            r"\(0.1 SD.*may not overlap"):
+        match_groups(cohort, ("NMOSD", "RRMS"), ("sex", "edss", "nbv"), caliper=0.1)
 
     script = tmp_path / "glm.R"
     script.write_text('d <- read.csv(commandArgs(TRUE)[1]); d <- d[d$group %in% c("NMOSD", "RRMS"), ]\n'

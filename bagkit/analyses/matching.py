@@ -12,7 +12,7 @@ from bagkit.errors import AnalysisError, BagkitError, RequestError
 from bagkit.results import concat_tidy
 from bagkit.stats.comparisons import Comparison
 from bagkit.stats.effects import MatchedEffect, matched_effect
-from bagkit.stats.matching import DEFAULT_COVARIATES, Matching, _default_groups, match_groups
+from bagkit.stats.matching import Matching, _default_groups, match_groups
 
 __all__ = ["TABLE2_VARIABLES", "Table2", "MatchingAnalysis", "table2", "run_matching"]
 
@@ -115,8 +115,7 @@ def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
     asked = [a for a in asked if a]
     try:
         groups = tuple(options.match_groups) if options.match_groups is not None else _default_groups(cohort)
-        covariates = (tuple(options.match_covariates) if options.match_covariates is not None
-                      else DEFAULT_COVARIATES)
+        covariates = options.covariates_to_match
         lacking = [c for c in covariates if not cohort.has(c)]
         if lacking and options.match_covariates is None:
             raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, "

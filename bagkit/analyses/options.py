@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bagkit.stats.matching import DEFAULT_COVARIATES
+
 __all__ = ["AnalysisOptions"]
 
 
@@ -11,14 +13,14 @@ class AnalysisOptions:
     """Everything a user can choose about the analysis (recorded on the provenance page).
 
     ``None`` for ``match_groups`` and ``match_covariates`` means bagkit's choice (the first two
-    patient groups; :data:`bagkit.stats.matching.DEFAULT_COVARIATES`): a matching bagkit chose that
-    the cohort cannot support is skipped with a note. A value the user gave (groups, covariates,
-    exact variables) is a request: when it cannot be honoured the run stops with a
-    :class:`~bagkit.errors.RequestError`.
+    patient groups; :data:`~bagkit.stats.matching.DEFAULT_COVARIATES`, see :attr:`covariates_to_match`):
+    a matching bagkit chose that the cohort cannot support is skipped with a note. A value the user
+    gave (groups, covariates, exact variables) is a request: when it cannot be honoured the run
+    stops with a :class:`~bagkit.errors.RequestError`.
     """
 
-    match_groups: tuple[str, str] | None = None  # default: the first two patient groups
-    match_covariates: tuple[str, ...] | None = None  # None: DEFAULT_COVARIATES
+    match_groups: tuple[str, str] | None = None  # None: the first two patient groups
+    match_covariates: tuple[str, ...] | None = None  # None: DEFAULT_COVARIATES (bagkit's choice)
     match_ratio: int = 1
     match_caliper: float | None = None
     match_replace: bool = False
@@ -34,3 +36,8 @@ class AnalysisOptions:
     bias_folds: int = 10  # k of the k-fold cross-fitting that gives the controls their own corrected BAG
     bias_calibration: str | None = None  # a table of healthy subjects (age, brain_age) to fit on instead
     seed: int = 20240101
+
+    @property
+    def covariates_to_match(self) -> tuple[str, ...]:
+        """The matching covariates: the user's, or :data:`DEFAULT_COVARIATES` when they gave none."""
+        return tuple(self.match_covariates) if self.match_covariates is not None else DEFAULT_COVARIATES

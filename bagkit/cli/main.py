@@ -26,7 +26,7 @@ from bagkit.cli.preprocess import (
 from bagkit.errors import BagkitError
 from bagkit.io.outputs import check_output_folder
 from bagkit.stats.cutoffs import DIRECTIONS, RULES
-from bagkit.stats.matching import DEFAULT_COVARIATES, M_ORDERS
+from bagkit.stats.matching import M_ORDERS
 
 _DEFAULTS = AnalysisOptions()
 
@@ -121,8 +121,8 @@ def cli(debug):
 @click.option("--match", "match_groups", metavar="A,B",
               help="The two groups to propensity-match (default: the first two patient groups).")
 @click.option("--covariates", metavar="C1,C2,...",
-              help=f"Matching covariates (canonical names; default: {','.join(DEFAULT_COVARIATES)}). Groups, "
-                   "covariates or exact variables you give must be matchable, or the run stops with an error.")
+              help=f"Matching covariates (canonical names; default: {','.join(_DEFAULTS.covariates_to_match)}). Groups, "
+                   f"covariates or exact variables you give must be matchable, or the run stops with an error.")
 @click.option("--ratio", type=click.IntRange(1, 10),
               help=f"Controls per treated (default: {_DEFAULTS.match_ratio}).")
 @click.option("--caliper", type=click.FloatRange(min=0, min_open=True),

@@ -1,6 +1,7 @@
 """Read a cohort table: map a user's column names, validate, derive."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -12,7 +13,7 @@ from bagkit.cohort.model import Cohort
 from bagkit.cohort.schema import _ALIASES, _AQP4, _BINARY, _SEX, COLUMNS, worsening_threshold
 from bagkit.cohort.visits import _attach_visits, read_visits
 from bagkit.errors import CohortError
-from bagkit.io.tables import line_numbers, read_table
+from bagkit.io.tables import line_numbers, read_table, read_text
 
 
 def read_column_mapping(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
@@ -21,7 +22,7 @@ def read_column_mapping(path: str | Path) -> tuple[dict[str, str], dict[str, str
     path = Path(path)
     if not path.is_file():
         raise CohortError(f"column mapping file {path} does not exist")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "column mapping")
     if path.suffix.lower() == ".json":
         try:
             raw = json.loads(text)
@@ -32,7 +33,7 @@ def read_column_mapping(path: str | Path) -> tuple[dict[str, str], dict[str, str
         columns = raw.get("columns", raw if "labels" not in raw else {})
         labels = raw.get("labels", {})
     else:
-        frame = pd.read_csv(path, sep=None, engine="python", header=None, dtype=str, comment="#")
+        frame = pd.read_csv(io.StringIO(text), sep=None, engine="python", header=None, dtype=str, comment="#")
         if frame.shape[1] != 2:
             raise CohortError(f"column mapping file {path} must have two columns (canonical, yours); "
                               f"found {frame.shape[1]}")
@@ -176,6 +177,11 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
         raise CohortError(f"{path}: required column(s) {', '.join(repr(m) for m in missing)} not found; "
                           f"the file has: {', '.join(frame.columns)}. Map your own names with "
                           f"--column CANONICAL=YOURS or a mapping file.")
+
+    if groups is None:  # an implausible number of groups is refused before any other per-row work
+        labels = frame["group"].dropna().str.strip()
+        if labels.nunique() > max_groups:
+            _check_group_sizes(labels, list(pd.unique(labels)), path, max_groups)
 
     data = pd.DataFrame(index=frame.index)
     for name in frame.columns:

@@ -56,7 +56,7 @@ def _same_time_visits(visits: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, l
                           f"{first['years']:g} years with different EDSS: {shown}{more}. Keep one visit per "
                           f"subject and time (which EDSS is right decides whether the subject worsened)")
     extra = visits.duplicated(["subject_id", "years"], keep="first")
-    note = (f"visits file {path}: {int(extra.sum())} visit(s) repeat another visit of the same subject at "
+    note = (f"visits: {int(extra.sum())} visit(s) in {path} repeat another visit of the same subject at "
             f"the same time with the same EDSS (line(s) {line_numbers(extra)}); each is counted once")
     return visits[~extra], [note]
 

@@ -13,5 +13,5 @@ from bagkit.imaging.images import (
                                    resample_to_1mm,
 )
 
-__all__ = ["DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size", "load_t1",
-           "preprocess", "resample_to_1mm", "crop_or_pad", "load_and_preprocess"]
+__all__ = ["DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size",
+           "load_t1", "preprocess", "resample_to_1mm", "crop_or_pad", "load_and_preprocess"]

@@ -67,6 +67,12 @@ def _decode(path: Path, raw: bytes, what: str) -> str:
                           f"{path.name} > {path.stem}-utf8{path.suffix})") from None
 
 
+def read_text(path: Path, what: str) -> str:
+    """A text file's content as UTF-8, refused in words when it is a workbook, binary or not UTF-8."""
+    path = Path(path)
+    return _decode(path, _raw_bytes(path, what), what)
+
+
 def _header(text: str, sep: str) -> list[str]:
     first = text.lstrip("\n").split("\n", 1)[0].rstrip("\r")
     return [cell.strip() for cell in next(csv.reader([first], delimiter=sep), [])]

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bagkit.cohort import Cohort
-from bagkit.errors import AnalysisError
+from bagkit.errors import AnalysisError, RBridgeError
 from bagkit.results import tidy_frame
 
 DEFAULT_COVARIATES: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
@@ -286,12 +286,23 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
     rbridge.require_r_packages("MatchIt")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = rbridge.run_r("bagkit_match", "matching.R", data=frame,
-                            covariates=[safe[c] for c in covariates],
-                            method="nearest", ratio=int(ratio),
-                            caliper=None if caliper is None else float(caliper), replace=bool(replace),
-                            exact=[safe[c] for c in exact] or None, m_order=m_order,
-                            seed=None if seed is None else int(seed))
+        try:
+            out = rbridge.run_r("bagkit_match", "matching.R", data=frame,
+                                covariates=[safe[c] for c in covariates],
+                                method="nearest", ratio=int(ratio),
+                                caliper=None if caliper is None else float(caliper), replace=bool(replace),
+                                exact=[safe[c] for c in exact] or None, m_order=m_order,
+                                seed=None if seed is None else int(seed))
+        except RBridgeError as error:
+            if "No units were matched" not in str(error):
+                raise
+            within = " and ".join(([f"within the caliper ({caliper:g} SD of the propensity score)"]
+                                   if caliper is not None else [])
+                                  + ([f"with the same {', '.join(exact)}"] if exact else []))
+            raise AnalysisError(f"MatchIt matched no {groups[0]} subject to a {groups[1]} subject"
+                                f"{' ' + within if within else ''}: the propensity scores of the two groups may "
+                                f"not overlap (the covariates {', '.join(covariates)} separate them). Widen or "
+                                f"drop the caliper, or choose other covariates ({error})") from None
     r_warnings = []  # R's glm.fit warnings: folded into the separation message decided from the scores
     for warning in caught:
         if issubclass(warning.category, rbridge.RWarning) and "glm.fit:" in str(warning.message):
