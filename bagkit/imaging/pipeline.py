@@ -337,7 +337,7 @@ def run_pipeline(image: nib.Nifti1Image, options: PreprocessOptions = Preprocess
                  name: str | None = None) -> PipelineResult:
     """The pipeline on one (checked, RAS) image, in memory. Raises :class:`ImageError` naming the
     scan when the mask is empty or fills the field of view."""
-    sitk = import_sitk()
+    import_sitk()  # a clear error first when the preprocess extra is missing
     name = name or image.get_filename() or "the scan"
     template = mni_template()
     seconds: dict[str, float] = {}
@@ -395,7 +395,6 @@ def run_pipeline(image: nib.Nifti1Image, options: PreprocessOptions = Preprocess
     if info["registration_iterations"] >= options.registration_iterations:  # stopped by the cap, not converged
         metrics["flags"] = ";".join([f for f in metrics["flags"].split(";") if f] + ["registration_not_converged"])
     seconds["qc"] = time.perf_counter() - clock
-    del sitk
     return PipelineResult(
         t1=nib.Nifti1Image(normalised, template.affine),
         mask=nib.Nifti1Image(mask.astype(np.uint8), template.affine),
