@@ -622,7 +622,11 @@ def preprocess_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: 
             progress(f"preprocess [{position}/{len(rows)}] {who}: {path}")
         try:
             digest = file_hash(path) if path.is_file() else ""
-            done = preprocess_scan(path, store / digest[:16], options, digest=digest)
+            folder = store / digest[:16]
+            # the store is bagkit's own: outputs of another pipeline version there (their sidecar
+            # says bagkit made them) are replaced; anything else in it is still refused
+            sidecar = _read_sidecar(output_paths(folder, output_name(path))["sidecar"]) or {}
+            done = preprocess_scan(path, folder, options, digest=digest, force="pipeline" in sidecar)
         except BagkitError as error:
             done = PreprocessedScan(source=path, name=output_name(path), error=str(error))
         except Exception as error:  # noqa: BLE001 - one scan never stops the batch
