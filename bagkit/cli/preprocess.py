@@ -32,8 +32,10 @@ def scans_from_arguments(arguments) -> list[Path]:
         folder = Path(arguments[0])
         if not is_bids_folder(folder):
             raise click.ClickException(f"{folder}: a folder but not a BIDS dataset (no sub-*/anat/*_T1w.nii[.gz]).")
-        frame = read_bids(folder).data
-        return [Path(p) for p in frame["scan"].dropna()]
+        table = read_bids(folder)
+        for note in table.notes:
+            click.echo(f"BIDS: {note}", err=True)
+        return [Path(p) for p in table.data["scan"].dropna()]
     if len(arguments) == 1 and Path(arguments[0]).suffix.lower() in TABLE_SUFFIXES:
         from bagkit.io.tables import read_table
 
@@ -80,7 +82,10 @@ def preprocess_command(inputs, out, order, no_n4, force, quiet):
     from bagkit.imaging.pipeline import PreprocessOptions, preprocess_scans
 
     say = _progress(quiet)
-    scans = scans_from_arguments(inputs)
+    try:
+        scans = scans_from_arguments(inputs)
+    except BagkitError as error:
+        raise click.ClickException(str(error)) from None
     if not scans:
         raise click.ClickException("no scans to preprocess.")
     try:

@@ -337,7 +337,7 @@ def run_pipeline(image: nib.Nifti1Image, options: PreprocessOptions = Preprocess
                  name: str | None = None) -> PipelineResult:
     """The pipeline on one (checked, RAS) image, in memory. Raises :class:`ImageError` naming the
     scan when the mask is empty or fills the field of view."""
-    sitk = import_sitk()
+    import_sitk()  # a clear error first when the preprocess extra is missing
     name = name or image.get_filename() or "the scan"
     template = mni_template()
     seconds: dict[str, float] = {}
@@ -395,7 +395,6 @@ def run_pipeline(image: nib.Nifti1Image, options: PreprocessOptions = Preprocess
     if info["registration_iterations"] >= options.registration_iterations:  # stopped by the cap, not converged
         metrics["flags"] = ";".join([f for f in metrics["flags"].split(";") if f] + ["registration_not_converged"])
     seconds["qc"] = time.perf_counter() - clock
-    del sitk
     return PipelineResult(
         t1=nib.Nifti1Image(normalised, template.affine),
         mask=nib.Nifti1Image(mask.astype(np.uint8), template.affine),
@@ -623,7 +622,11 @@ def preprocess_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: 
             progress(f"preprocess [{position}/{len(rows)}] {who}: {path}")
         try:
             digest = file_hash(path) if path.is_file() else ""
-            done = preprocess_scan(path, store / digest[:16], options, digest=digest)
+            folder = store / digest[:16]
+            # the store is bagkit's own: outputs of another pipeline version there (their sidecar
+            # says bagkit made them) are replaced; anything else in it is still refused
+            sidecar = _read_sidecar(output_paths(folder, output_name(path))["sidecar"]) or {}
+            done = preprocess_scan(path, folder, options, digest=digest, force="pipeline" in sidecar)
         except BagkitError as error:
             done = PreprocessedScan(source=path, name=output_name(path), error=str(error))
         except Exception as error:  # noqa: BLE001 - one scan never stops the batch

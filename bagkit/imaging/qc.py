@@ -12,8 +12,9 @@ Metrics (columns of ``qc.csv``), computed on the template's 1 mm grid:
 | ``registration_metric`` | the final Mattes mutual information (negative; lower is better) | the optimiser stopped at its iteration cap → ``registration_not_converged`` (set by the pipeline) |
 
 The thresholds were set on the synthetic heads of the tests (a correct registration:
-r ≥ 0.93, Dice ≥ 0.95; the same scan moved 10 mm / 10° off: r ≈ 0.6, Dice ≈ 0.85) and
-leave room for real anatomy, which matches the template less well than a phantom does.
+r = 0.976–0.983, Dice = 0.974–0.978; the same result turned 10° and moved 10 mm: r = 0.33,
+Dice = 0.84; a failed whole-head registration: r = 0.19, Dice = 0.65) and leave room for real
+anatomy, which matches the template less well than a phantom does.
 The QC picture (:func:`write_qc_png`) needs Pillow only.
 """
 from __future__ import annotations

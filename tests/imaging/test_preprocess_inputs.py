@@ -149,3 +149,13 @@ def test_bids_named_session(tmp_path):
 def test_not_a_bids_folder(tmp_path):
     with pytest.raises(CohortError, match="no T1 scans"):
         read_bids(tmp_path)
+
+
+def test_cli_reads_a_bids_folder(tmp_path):
+    anat = tmp_path / "bids" / "sub-01" / "ses-1" / "anat"
+    anat.mkdir(parents=True)
+    _save(anat / "sub-01_ses-1_T1w.nii.gz", np.full((128, 128, 120), 3.0))
+    result = CliRunner().invoke(cli, ["preprocess", str(tmp_path / "bids"), "-o", str(tmp_path / "o"), "-q"])
+    table = pd.read_csv(tmp_path / "o" / "qc.csv", keep_default_na=False)
+    assert list(table["name"]) == ["sub-01_ses-1"] and "constant" in table.loc[0, "error"]
+    assert result.exit_code != 0
