@@ -85,10 +85,6 @@ class PredictionRun:
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "scans_per_second": self.scans_per_second}
 
-    def describe(self) -> str:
-        return (f"Dask distributed {self.distributed_version} ({self.cluster}, scheduler {self.scheduler}, "
-                f"{self.workers} worker(s), {self.threads} thread(s)): {self.scans_predicted} scan(s) predicted "
-                f"in {self.seconds:.1f} s, {self.scans_from_cache} from the cache, {self.scans_failed} failed")
 
 
 def _import_distributed():
@@ -137,11 +133,11 @@ def predict_cohort_distributed(
         raise BagkitError("distributed prediction needs a scheduler address or a number of workers.")
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise BagkitError(f"workers={workers!r}: give a number of worker processes of 1 or more.")
+    dask, distributed = _import_distributed()  # before hashing the scans, not after
     started = time.perf_counter()
     plan = plan_prediction(frame, predictor, base_dir, cache_dir)
     out = plan.out
     from_cache = int(out["brain_age"].notna().sum())
-    dask, distributed = _import_distributed()
     if not plan.todo:  # everything is cached (or failed on the client): no cluster needed
         run = PredictionRun("dask.distributed", str(scheduler or "local"), "none needed (all scans cached)",
                             0, 0, dask.__version__, distributed.__version__, 0, from_cache,
@@ -184,7 +180,7 @@ def _serialize(predictor) -> bytes:
     except Exception as error:
         raise PredictorError(
             f"the predictor {predictor!r} cannot be pickled to send to the Dask workers "
-            f"({type(error).__name__}: {error}); give it by registry name, or make its state picklable."
+            f"({type(error).__name__}: {error}); make its state picklable (e.g. open large resources lazily, from a path)."
         ) from error
 
 
@@ -296,11 +292,10 @@ def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
     bar = tqdm(total=len(plan.todo), disable=not progress, desc=f"brain age ({plan.name}, dask)", unit="scan")
     last_poll = [0.0]
 
-    def store(future):
+    def store(future, rows=None):
         chunk = by_key[future.key]
         paths = {label: (path, digest) for label, path, digest in chunk}
         if future.status == "finished":
-            rows = future.result()
             # Let the cluster forget it: a result held only by a worker that later dies would
             # otherwise be computed again, for nothing (it is in the cache already).
             stored.add(future.key)
@@ -332,8 +327,8 @@ def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
 
     try:
         try:
-            for future in distributed.as_completed(futures):
-                store(future)
+            for batch in distributed.as_completed(futures).batches():
+                _store_batch(client, batch, store)
         except KeyboardInterrupt:
             _drain(client, [f for f in futures if f.key not in stored], store, bar, stop)
             raise
@@ -343,6 +338,15 @@ def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
     finally:
         bar.close()
     return counts["predicted"]
+
+
+def _store_batch(client, batch, store) -> None:
+    """Store the futures that finished together, their results fetched in one gather (one
+    ``future.result()`` each would cost a round trip per scan)."""
+    finished = [future for future in batch if future.status == "finished"]
+    results = dict(zip((f.key for f in finished), client.gather(finished))) if finished else {}
+    for future in batch:
+        store(future, results.get(future.key))
 
 
 def _drain(client, futures, store, bar, stop) -> None:
@@ -362,9 +366,8 @@ def _drain(client, futures, store, bar, stop) -> None:
         if running:
             bar.write(f"stopping: finishing the {len(running)} task(s) in progress so their scans are cached "
                       f"(Ctrl-C again to stop now)", file=sys.stderr)
-            for future in distributed.as_completed(running):
-                if future.status != "cancelled":
-                    store(future)
+            for batch in distributed.as_completed(running).batches():
+                _store_batch(client, [f for f in batch if f.status != "cancelled"], store)
     except KeyboardInterrupt:
         pass
     finally:

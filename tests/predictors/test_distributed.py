@@ -155,7 +155,8 @@ def counting_cohort(tmp_path):
 
 
 def _cache_entries(cache: Path) -> dict[str, dict]:
-    return {p.relative_to(cache).as_posix(): json.loads(p.read_text()) for p in sorted(cache.rglob("*.json"))}
+    """The cached predictions (not the remembered scan digests in .scan-digests/), by file name."""
+    return {p.relative_to(cache).as_posix(): json.loads(p.read_text()) for p in sorted(cache.glob("[!.]*/*.json"))}
 
 
 # ------------------------------------------------------------------------- the serial results
@@ -358,7 +359,7 @@ def test_unreachable_scheduler_is_a_clear_error(counting_cohort, counting_regist
     with pytest.raises(BagkitError, match=rf"cannot reach the Dask scheduler at {address}.*dask scheduler"):
         predict_cohort_distributed(frame, CountingPredictor(), base_dir=folder, cache_dir=folder / "cache",
                                    progress=False, scheduler=address, timeout=1)
-    assert not (folder / "cache").exists()
+    assert not _cache_entries(folder / "cache")  # nothing predicted
     # the CLI: the same message, no output file
     frame.to_csv(folder / "cohort.csv", index=False)
     out = folder / "predictions.csv"
@@ -393,7 +394,7 @@ def test_workers_lacking_the_predictor_are_named(counting_cohort, dask_processes
                        scheduler=dask_processes.address)
     message = str(caught.value)
     assert "my_brain_age_plugin" in message and "1 of 1 Dask worker(s)" in message and "'mine'" in message
-    assert not (folder / "cache").exists()
+    assert not _cache_entries(folder / "cache")  # nothing predicted
 
 
 @pytest.fixture(scope="module")
@@ -423,7 +424,7 @@ def test_workers_lacking_bagkit_are_named(counting_cohort, bare_scheduler, tmp_p
         bare_scheduler.processes.pop().terminate()
     message = str(caught.value)
     assert "cannot import bagkit (ModuleNotFoundError" in message and "Install bagkit" in message
-    assert not (folder / "cache").exists()
+    assert not _cache_entries(folder / "cache")  # nothing predicted
 
 
 def _can_unshare() -> bool:
