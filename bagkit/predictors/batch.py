@@ -38,7 +38,7 @@ def scan_digest(path: Path, cache_dir: Path | None) -> str:
     if cache_dir is None:
         return file_hash(path)
     resolved = Path(path).resolve()
-    note = cache_dir / ".scan-digests" / f"{hashlib.sha256(str(resolved).encode()).hexdigest()}.json"
+    note = cache_dir / ".scan-digests" / f"{hashlib.sha256(str(resolved).encode()).hexdigest()}.digest"
     stat = resolved.stat()
     identity = [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
     try:

@@ -459,3 +459,29 @@ def test_a_worker_that_cannot_read_a_scan_stops_the_run(counting_cohort, bare_sc
 def _workers_of(address) -> dict:
     with distributed.Client(address, timeout=10) as client:
         return client.scheduler_info(n_workers=-1)["workers"]
+
+
+# ------------------------------------------------------------------------- bagkit report --predictor
+def test_report_predicts_on_the_scheduler(counting_cohort, dask_processes, counting_registered):
+    """`bagkit report --predictor NAME --scheduler ADDRESS`: the report's prediction step runs on Dask."""
+    import bagkit
+    from bagkit.cli.main import _with_predictions
+
+    frame, folder = counting_cohort
+    frame = frame.assign(group=["HC", "MS"] * 6, age=40.0)
+    frame.to_csv(folder / "cohort.csv", index=False)
+    said = []
+    cohort = bagkit.read_cohort(folder / "cohort.csv", control="HC")
+    predicted = _with_predictions(cohort, folder / "cohort.csv", "counting", None, None,
+                                  (f"log_dir={json.dumps(str(folder / 'log'))}",), folder / "cache", True,
+                                  said.append, scheduler=dask_processes.address)
+    np.testing.assert_array_equal(predicted.data.brain_age, 20.0 + np.arange(12))
+    np.testing.assert_array_equal(predicted.data.bag, 20.0 + np.arange(12) - 40.0)
+    assert any("dask.distributed" in line and dask_processes.address in line for line in said)
+    assert os.getpid() not in {int(line.split()[1]) for line in (folder / "log" / "predictions.log").open()}
+
+
+def test_report_refuses_workers_without_a_predictor(small_cohort_csv, tmp_path):
+    code, _, stderr = _bagkit("report", small_cohort_csv, "--workers", "2", "-o", tmp_path / "out")
+    assert code == 2 and "--workers need --predictor NAME" in stderr
+    assert not (tmp_path / "out").exists()
