@@ -121,16 +121,22 @@ class _DaskProcesses:
                          "--no-dashboard", "--host", "127.0.0.1"], env or _env(), prefix)
             client.wait_for_workers(before + 1, timeout=30)
 
+    def stop_worker(self, process):
+        """SIGTERM: a `dask worker` stops its own worker process (its child) before it exits."""
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     def stop(self):
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in reversed(self.processes):
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        scheduler, *workers = self.processes
+        for process in workers:
+            self.stop_worker(process)
+        scheduler.kill()  # it has no child processes; no need to wait for a graceful close
+        scheduler.wait()
 
 
 @pytest.fixture(scope="module")
@@ -210,10 +216,11 @@ def test_local_cluster_gives_the_serial_predictions_and_cache(gpr_cohort, local_
     assert run["scheduler"] == local_cluster.scheduler_address
 
 
-def test_a_second_run_reads_the_cache_without_a_cluster(counting_cohort, local_cluster):
+def test_a_second_run_reads_the_cache_without_a_cluster(counting_cohort, local_cluster, monkeypatch):
     frame, folder = counting_cohort
     predictor = CountingPredictor(log_dir=str(folder / "log"))
-    first = predict_cohort(frame, predictor, base_dir=folder, cache_dir=folder / "cache", progress=False,
+    monkeypatch.chdir(folder)  # scan paths relative to this folder, which is not the workers' working folder
+    first = predict_cohort(frame, predictor, base_dir=".", cache_dir=folder / "cache", progress=False,
                            scheduler=local_cluster.scheduler_address)
     again = predict_cohort(frame, predictor, base_dir=folder, cache_dir=folder / "cache", progress=False,
                            workers=2)
@@ -421,7 +428,7 @@ def test_workers_lacking_bagkit_are_named(counting_cohort, bare_scheduler, tmp_p
             predict_cohort(frame, CountingPredictor(), base_dir=folder, cache_dir=folder / "cache",
                            progress=False, scheduler=bare_scheduler.address)
     finally:
-        bare_scheduler.processes.pop().terminate()
+        bare_scheduler.stop_worker(bare_scheduler.processes.pop())
     message = str(caught.value)
     assert "cannot import bagkit (ModuleNotFoundError" in message and "Install bagkit" in message
     assert not _cache_entries(folder / "cache")  # nothing predicted
@@ -449,7 +456,7 @@ def test_a_worker_that_cannot_read_a_scan_stops_the_run(counting_cohort, bare_sc
         code, _, stderr = _bagkit("predict", folder / "cohort.csv", "-p", "counting", "--scheduler",
                                   bare_scheduler.address, "--cache-dir", folder / "cache", "-o", out, "--quiet")
     finally:
-        bare_scheduler.processes.pop().terminate()
+        bare_scheduler.stop_worker(bare_scheduler.processes.pop())
     assert code != 0
     assert "cannot read the scan" in stderr and str(folder / "scans" / "scan-") in stderr
     assert "shared filesystem" in stderr and "The run stopped" in stderr
