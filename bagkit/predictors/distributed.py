@@ -38,6 +38,7 @@ import hashlib
 import itertools
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -198,6 +199,9 @@ def _connect(distributed, scheduler, workers, timeout):
             raise BagkitError(f"could not start a local Dask cluster of {n} worker processes: "
                               f"{type(error).__name__}: {error}") from error
         with cluster, distributed.Client(cluster) as client:
+            # A terminal's Ctrl-C reaches the whole process group: the local workers must outlive it
+            # so that the scans they are predicting can still be finished and cached.
+            client.run(_ignore_interrupts)
             yield client, cluster.scheduler_address, f"local cluster, {n} processes x {threads} thread(s)"
         return
     how = {"scheduler_file": str(scheduler)} if Path(str(scheduler)).is_file() else {"address": str(scheduler)}
@@ -222,6 +226,13 @@ def _connect(distributed, scheduler, workers, timeout):
                 f"Start workers with `dask worker {client.scheduler.address}`."
             ) from None
         yield client, client.scheduler.address, "existing scheduler"
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    with contextlib.suppress(ValueError):  # not the main thread of the worker: leave it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _connect_timeout() -> float:
@@ -290,17 +301,26 @@ def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
     stored: set = set()
     out, counts = plan.out, {"predicted": 0, "failed": 0}
     bar = tqdm(total=len(plan.todo), disable=not progress, desc=f"brain age ({plan.name}, dask)", unit="scan")
-    last_poll = [0.0]
+    last_poll, stop_asked = [0.0], [False]
+    interrupts = _Interrupts()
 
     def store(future, rows=None):
+        with interrupts.protected():  # a Ctrl-C waits until this result is in the cache
+            _store(future, rows)
+
+    def _store(future, rows):
         chunk = by_key[future.key]
         paths = {label: (path, digest) for label, path, digest in chunk}
         if future.status == "finished":
-            # Let the cluster forget it: a result held only by a worker that later dies would
-            # otherwise be computed again, for nothing (it is in the cache already).
-            stored.add(future.key)
-            future.release()
-            if rows is None:  # started after a Ctrl-C: skipped, nothing predicted
+            if rows is None:  # started after a Ctrl-C (or could not ask whether): nothing predicted
+                stored.add(future.key)
+                future.release()
+                if not stop_asked[0]:
+                    for label, path, _ in chunk:
+                        out.at[label, "prediction_error"] = (f"{path}: not predicted (the worker could not reach "
+                                                             f"the scheduler); run again to predict it")
+                    counts["failed"] += len(chunk)
+                    bar.update(len(chunk))
                 return
         else:
             error = future.exception() if future.status == "error" else None
@@ -318,6 +338,10 @@ def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
             if plan.cache is not None:
                 path, digest = paths[label]
                 write_cached(plan.cache, plan.name, digest, plan.predictor_digest, age, sd, path)
+        stored.add(future.key)
+        # Let the cluster forget it: a result held only by a worker that later dies would
+        # otherwise be computed again, for nothing (it is in the cache now).
+        future.release()
         bar.update(len(rows))
         now = time.monotonic()
         if progress and now - last_poll[0] > 1.0:
@@ -326,18 +350,60 @@ def _collect(client, futures, chunks, plan, progress, distributed, stop) -> int:
             bar.set_postfix(failed=counts["failed"], running=running, refresh=False)
 
     try:
-        try:
-            for batch in distributed.as_completed(futures).batches():
-                _store_batch(client, batch, store)
-        except KeyboardInterrupt:
-            _drain(client, [f for f in futures if f.key not in stored], store, bar, stop)
-            raise
-        except BaseException:
-            client.cancel([f for f in futures if f.key not in stored])
-            raise
+        with interrupts:
+            try:
+                for batch in distributed.as_completed(futures).batches():
+                    _store_batch(client, batch, store)
+            except KeyboardInterrupt:
+                stop_asked[0] = True
+                _drain(client, [f for f in futures if f.key not in stored], store, bar, stop)
+                where = f" in {plan.cache}" if plan.cache is not None else ""
+                bar.write(f"stopped: {counts['predicted']} scan(s) predicted in this run are cached{where}; "
+                          f"the same command goes on from there", file=sys.stderr)
+                raise
+            except BaseException:
+                client.cancel([f for f in futures if f.key not in stored])
+                raise
     finally:
         bar.close()
     return counts["predicted"]
+
+
+class _Interrupts:
+    """While entered (in the main thread): Ctrl-C raises KeyboardInterrupt as usual, except inside
+    ``protected()`` — a result being written to the cache — where it is held until the block ends."""
+
+    def __init__(self):
+        self.depth, self.pending, self.previous = 0, False, None
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: signals are not ours to handle
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+    def _handler(self, signum, frame):
+        if self.depth:
+            self.pending = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def protected(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if not self.depth and self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
 
 
 def _store_batch(client, batch, store) -> None:
@@ -366,8 +432,19 @@ def _drain(client, futures, store, bar, stop) -> None:
         if running:
             bar.write(f"stopping: finishing the {len(running)} task(s) in progress so their scans are cached "
                       f"(Ctrl-C again to stop now)", file=sys.stderr)
-            for batch in distributed.as_completed(running).batches():
-                _store_batch(client, [f for f in batch if f.status != "cancelled"], store)
+            pending = running
+            while pending:
+                try:
+                    distributed.wait(pending, timeout=1, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    if not client.scheduler_info(n_workers=-1).get("workers"):  # they went with the Ctrl-C
+                        bar.write(f"stopping: the workers are gone; {len(pending)} task(s) in flight are lost "
+                                  f"(a rerun predicts them)", file=sys.stderr)
+                        break
+                    continue
+                done = {f.key for f in pending if f.done()}  # once: a future may finish meanwhile
+                _store_batch(client, [f for f in pending if f.key in done and f.status != "cancelled"], store)
+                pending = [f for f in pending if f.key not in done]
     except KeyboardInterrupt:
         pass
     finally:
@@ -456,8 +533,8 @@ def _stopped(stop: str | None) -> bool:
         from distributed import Event
 
         return Event(stop).is_set()
-    except Exception:  # noqa: BLE001 - no scheduler to ask: go on
-        return False
+    except Exception:  # noqa: BLE001 - no scheduler to ask (it is closing): the result would be lost
+        return True
 
 
 def _predict_scans(items: list[tuple[Any, str]], payload: bytes, token: str,

@@ -302,10 +302,10 @@ def test_ctrl_c_keeps_what_is_done_and_the_rerun_predicts_nothing_twice(counting
                "--param", "delay=0.05", "--cache-dir", str(folder / "cache"), "--workers", "2",
                "-o", str(out), "--quiet"]
     client = subprocess.Popen(command, env=_env(entry_point_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, start_new_session=True)
     try:
         _wait_for(lambda: any(log.glob("started-*")), 90, "the held scan to start")
-        client.send_signal(signal.SIGINT)  # Ctrl-C while scan 7 is in flight
+        os.killpg(client.pid, signal.SIGINT)  # Ctrl-C while scan 7 is in flight: the whole process group
         time.sleep(0.5)
         (log / "release").write_text("")
         _, stderr = client.communicate(timeout=60)
@@ -314,7 +314,7 @@ def test_ctrl_c_keeps_what_is_done_and_the_rerun_predicts_nothing_twice(counting
             client.kill()
     assert client.returncode != 0
     assert not out.exists()  # no half-written output
-    assert "finishing the" in stderr  # the scans in flight were finished and cached
+    assert "finishing the" in stderr and "the same command goes on from there" in stderr
     stopped = predictions_logged(log)
     assert stopped.get(7.0) == 1 and len(stopped) < 12
     cached = len(_cache_entries(folder / "cache"))
