@@ -91,10 +91,11 @@ class Cohort:
         notes = tuple(f"brain age: no prediction for {ids[i]} ({errors[i]})" for i in failed)
         derivations = dict(self.derivations)
         derivations["brain age"] = f"predicted by {predictor}: {len(data) - len(failed)} of {len(data)} subjects"
+        run = run or predicted.attrs.get("prediction_run")  # set by bagkit.predictors.distributed
         if run:
-            derivations["prediction engine"] = (f"{run.get('engine', '')} {run.get('distributed_version', '')}, "
-                                                f"{run.get('cluster', '')}, scheduler {run.get('scheduler', '')}, "
-                                                f"{run.get('workers', '')} worker(s)")
+            derivations["brain age computed on"] = (
+                f"Dask distributed {run['distributed_version']} (dask {run['dask_version']}), {run['cluster']}, "
+                f"scheduler {run['scheduler']}, {run['workers']} worker(s), {run['threads']} thread(s)")
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
                                    inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
 

@@ -484,7 +484,10 @@ def test_report_predicts_on_the_scheduler(counting_cohort, dask_processes, count
                                   said.append, scheduler=dask_processes.address)
     np.testing.assert_array_equal(predicted.data.brain_age, 20.0 + np.arange(12))
     np.testing.assert_array_equal(predicted.data.bag, 20.0 + np.arange(12) - 40.0)
-    assert any("dask.distributed" in line and dask_processes.address in line for line in said)
+    how = predicted.derivations["brain age computed on"]  # shown on the report's provenance page
+    assert how.startswith("Dask distributed ") and dask_processes.address in how and "1 worker(s)" in how
+    assert __import__("dask").__version__ in how
+    assert any(line.startswith("brain age computed on: Dask distributed") for line in said)
     assert os.getpid() not in {int(line.split()[1]) for line in (folder / "log" / "predictions.log").open()}
 
 
