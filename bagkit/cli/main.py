@@ -225,19 +225,17 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     predicted = predict_scans(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
                               progress=not quiet, scheduler=scheduler, workers=workers)
     require_predictions(predicted, cohort_file)  # asked for brain age and none came: an error, not a note
-    run = predicted.attrs.get("prediction_run")
-    if run:  # --scheduler / --workers: how the predictions were made (a dict; the report's provenance)
-        say(f"brain age: {run['engine']} {run['distributed_version']}, {run['cluster']}, scheduler {run['scheduler']}, "
-            f"{run['workers']} worker(s)")
     inputs = {role: str(path) for role, path in (("predictor model", model), ("predictor weights", weights)) if path}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cohort = cohort.with_predictions(predicted, predictor_name, inputs, run=run)
+        cohort = cohort.with_predictions(predicted, predictor_name, inputs)
     for warning in _unique(caught):
         click.echo(f"warning: {warning}", err=True)
     data, volume_notes = add_preprocessing(cohort.data, predicted)
     cohort = dataclasses.replace(cohort, data=data, notes=tuple(cohort.notes) + tuple(volume_notes))
-    say(f"brain age: {cohort.derivations['brain age']}")
+    for what, how in cohort.derivations.items():
+        if what.startswith("brain age"):
+            say(f"{what}: {how}")
     return cohort
 
 

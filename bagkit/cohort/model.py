@@ -65,15 +65,14 @@ class Cohort:
                                    notes=tuple(self.notes) + tuple(notes))
 
     def with_predictions(self, predicted: pd.DataFrame, predictor: str,
-                         inputs: Mapping[str, str] | None = None,
-                         run: Mapping[str, object] | None = None) -> "Cohort":
+                         inputs: Mapping[str, str] | None = None) -> "Cohort":
         """The cohort with ``brain_age``/``brain_age_sd`` from a predictor and ``bag`` recomputed.
 
         ``predicted`` is row-aligned with :attr:`data` (as ``predict_cohort`` returns it), with a
         ``prediction_error`` column that is empty where the scan was predicted. Subjects whose scan
         failed keep no brain age and get a note; ``inputs`` (e.g. the weights file) join the
-        cohort's inputs for provenance; ``run`` (how a distributed prediction ran: engine, version,
-        scheduler, workers) joins its derivations. Existing brain-age columns are replaced, with a warning.
+        cohort's inputs for provenance; how a distributed prediction ran (``predicted.attrs
+        ["prediction_run"]``) joins its derivations. Existing brain-age columns are replaced, with a warning.
         """
         if len(predicted) != len(self.data):
             raise ValueError(f"predictions for {len(predicted)} rows, cohort has {len(self.data)}")
@@ -91,7 +90,7 @@ class Cohort:
         notes = tuple(f"brain age: no prediction for {ids[i]} ({errors[i]})" for i in failed)
         derivations = dict(self.derivations)
         derivations["brain age"] = f"predicted by {predictor}: {len(data) - len(failed)} of {len(data)} subjects"
-        run = run or predicted.attrs.get("prediction_run")  # set by bagkit.predictors.distributed
+        run = predicted.attrs.get("prediction_run")  # set by bagkit.predictors.distributed
         if run:
             derivations["brain age computed on"] = (
                 f"Dask distributed {run['distributed_version']} (dask {run['dask_version']}), {run['cluster']}, "
