@@ -493,5 +493,5 @@ def test_report_predicts_on_the_scheduler(counting_cohort, dask_processes, count
 
 def test_report_refuses_workers_without_a_predictor(small_cohort_csv, tmp_path):
     code, _, stderr = _bagkit("report", small_cohort_csv, "--workers", "2", "-o", tmp_path / "out")
-    assert code == 2 and "--workers need --predictor NAME" in stderr
+    assert code == 2 and "--workers and --preprocess need --predictor NAME" in stderr
     assert not (tmp_path / "out").exists()
