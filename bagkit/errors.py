@@ -10,8 +10,13 @@ class CohortError(BagkitError, ValueError):
     """The cohort table (or the visits table) does not meet the contract."""
 
 
-class OutputExistsError(BagkitError, FileExistsError):
-    """An output already exists (or would overwrite an input) and replacing it was not asked for."""
+class OutputError(BagkitError, OSError):
+    """An output cannot be written where it was asked for (a path below a file, no permission, ...)."""
+
+
+class OutputExistsError(OutputError, FileExistsError):
+    """An output already exists (or would overwrite an input, or holds what bagkit did not write)
+    and replacing it was not asked for or is refused."""
 
 
 class RBridgeError(BagkitError, RuntimeError):
@@ -20,6 +25,13 @@ class RBridgeError(BagkitError, RuntimeError):
 
 class AnalysisError(BagkitError, ValueError):
     """An analysis cannot be run on the data it was given (too few events, a constant covariate, ...)."""
+
+
+class RequestError(AnalysisError):
+    """An analysis the user asked for explicitly (an option they gave) cannot be made as asked.
+
+    Unlike an analysis bagkit chose by default, which is skipped with a note, this stops the run:
+    :func:`bagkit.analyze` lets it through and the CLI exits non-zero."""
 
 
 class PredictorError(BagkitError):

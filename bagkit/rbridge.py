@@ -10,11 +10,19 @@ into :class:`~bagkit.errors.RBridgeError`.
 
 R functions called this way return a named list; it comes back as a ``dict`` of
 pandas DataFrames, numpy arrays and Python scalars (length-1 vectors).
+
+Ctrl-C while R runs: Python's own SIGINT handler would raise KeyboardInterrupt inside
+whichever rpy2 callback R happens to call next, where cffi prints "Exception ignored from
+cffi callback" and R simply runs on. So while R runs, SIGINT is only recorded (and R is
+asked to stop at its next interrupt check through ``R_interrupts_pending``); once R has
+returned, :func:`run_r` raises KeyboardInterrupt in Python, where it stops the run.
 """
 from __future__ import annotations
 
 import functools
 import os
+import signal
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,9 +37,10 @@ __all__ = ["run_r", "r_scripts_dir", "require_r_packages", "r_versions", "starte
 _CALLS = [0]  # run_r calls in this process (provenance: did this analysis use R?)
 
 _INSTALL_HINT = ("Install R and the R packages from Debian (apt-get install r-base-core r-base-dev "
-                 "r-cran-matchit r-cran-survival) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
+                 "r-cran-matchit r-cran-survival r-cran-sandwich r-cran-lmtest) and rpy2>=3.5,<3.6 in Python (bash scripts/setup.sh "
                  "does both).")
-_DEBIAN = {"MatchIt": "r-cran-matchit", "survival": "r-cran-survival", "pROC": "r-cran-proc"}
+_DEBIAN = {"MatchIt": "r-cran-matchit", "survival": "r-cran-survival", "pROC": "r-cran-proc",
+           "sandwich": "r-cran-sandwich", "lmtest": "r-cran-lmtest"}
 
 
 class RWarning(UserWarning):
@@ -76,7 +85,8 @@ def _script(name: str):
     if not path.is_file():
         raise RBridgeError(f"R script {name} not found in {path.parent}")
     try:
-        return STAP(path.read_text(encoding="utf-8"), name.removesuffix(".R"))
+        with _InterruptsWhileR():
+            return STAP(path.read_text(encoding="utf-8"), name.removesuffix(".R"))
     except RRuntimeError as error:
         raise RBridgeError(f"R could not load {path}: {error}") from None
 
@@ -84,7 +94,8 @@ def _script(name: str):
 def require_r_packages(*names: str) -> None:
     """Raise a clear error naming the Debian package when an R package is missing."""
     bridge = _script("bridge.R")
-    missing = [n for n in names if not bool(bridge.bagkit_has_package(n)[0])]
+    with _InterruptsWhileR():
+        missing = [n for n in names if not bool(bridge.bagkit_has_package(n)[0])]
     if missing:
         packages = " ".join(_DEBIAN.get(n, f"r-cran-{n.lower()}") for n in missing)
         raise RBridgeError(f"R package(s) {', '.join(missing)} not installed; install them with "
@@ -105,11 +116,55 @@ def r_versions(*packages: str) -> dict[str, str]:
     """R's version and the versions of the given R packages (for the provenance page)."""
     robjects = _rpy2()[0]
     bridge = _script("bridge.R")
-    out = {"R": str(robjects.r("R.version.string")[0])}
-    for name in packages:
-        version = bridge.bagkit_package_version(name)[0]
-        out[name] = str(version) if version is not robjects.NA_Character else "not installed"
+    with _InterruptsWhileR():
+        out = {"R": str(robjects.r("R.version.string")[0])}
+        for name in packages:
+            version = bridge.bagkit_package_version(name)[0]
+            out[name] = str(version) if version is not robjects.NA_Character else "not installed"
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _rlib():
+    from rpy2.rinterface_lib import openrlib
+
+    return openrlib.rlib
+
+
+class _InterruptsWhileR:
+    """While R runs (main thread only): record SIGINT instead of raising it inside an rpy2
+    callback, ask R to stop at its next check; on leaving, raise KeyboardInterrupt if one came."""
+
+    _NOT_SET = object()
+
+    def __enter__(self):
+        self.received = False
+        self.previous = self._NOT_SET
+        if threading.current_thread() is threading.main_thread():
+            try:
+                _rlib()  # imported now, not inside the handler
+            except Exception:
+                pass
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def _handler(self, signum, frame):
+        self.received = True
+        try:
+            _rlib().R_interrupts_pending = 1
+        except Exception:  # R not loaded: nothing to ask
+            pass
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self.previous is not self._NOT_SET:  # None: a handler not set from Python; fall back to the default
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self.previous is None else self.previous)
+        if self.received:
+            try:
+                _rlib().R_interrupts_pending = 0  # a pending request must not stop the next R call
+            except Exception:
+                pass
+            raise KeyboardInterrupt from None
+        return False
 
 
 def _to_r(value: Any):
@@ -163,7 +218,7 @@ def run_r(function: str, script: str, **arguments: Any) -> Any:
     if r_function is None:
         raise RBridgeError(f"R function {function} not found in {script}")
     try:
-        with localconverter(converter):
+        with _InterruptsWhileR(), localconverter(converter):
             r_args = robjects.vectors.ListVector({k: _to_r(v) for k, v in arguments.items()}) \
                 if arguments else robjects.vectors.ListVector({})
             out = bridge.bagkit_call(r_function, r_args)

@@ -7,7 +7,7 @@ shopt -s nullglob
 cd "$(dirname "$0")/.."
 
 # libreoffice-writer and chromium: the tests open report.docx and report.html as a reader's software would
-apt_packages=(r-base-core r-base-dev r-cran-matchit r-cran-survival r-cran-proc poppler-utils libreoffice-writer chromium)
+apt_packages=(r-base-core r-base-dev r-cran-matchit r-cran-survival r-cran-proc r-cran-sandwich r-cran-lmtest poppler-utils libreoffice-writer chromium)
 missing=()
 for package in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -37,7 +37,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q "torch==2.13.0"
     predictor_dirs=()
     for d in predictors/*/; do [ -f "$d/pyproject.toml" ] && predictor_dirs+=(-e "$d"); done
-    .venv/bin/python -m pip install -q -e ".[test]" "${predictor_dirs[@]}"
+    .venv/bin/python -m pip install -q -e ".[test,distributed,preprocess]" "${predictor_dirs[@]}"
     echo "$want" > "$stamp"
 fi
 echo "bagkit setup: ready (.venv/bin/bagkit)"

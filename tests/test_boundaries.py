@@ -9,9 +9,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_import_bagkit_imports_neither_torch_nor_rpy2():
-    code = ("import sys, bagkit, bagkit.cli, bagkit.report; "
-            "bad = [m for m in ('torch', 'rpy2') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+def test_import_bagkit_imports_neither_torch_nor_rpy2_nor_dask():
+    code = ("import sys, bagkit, bagkit.cli, bagkit.report, bagkit.predictors.distributed; "
+            "bad = [m for m in ('torch', 'rpy2', 'dask', 'distributed') if m in sys.modules]; "
+            "print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_serial_prediction_never_imports_dask(tmp_path):
+    """Without --scheduler / --workers, predict_cohort runs as before and Dask stays out."""
+    code = (
+        "import sys, pandas as pd\n"
+        "from bagkit._testing.counting import CountingPredictor, write_counting_scans\n"
+        "from bagkit.predictors import predict_cohort\n"
+        f"paths = write_counting_scans({str(tmp_path)!r}, [1, 2])\n"
+        "out = predict_cohort(pd.DataFrame({'scan': [str(p) for p in paths]}), CountingPredictor(),\n"
+        f"                    cache_dir={str(tmp_path / 'cache')!r}, progress=False)\n"
+        "assert list(out.brain_age) == [21.0, 22.0], out\n"
+        "bad = [m for m in ('dask', 'distributed') if m in sys.modules]; print(bad); sys.exit(bool(bad))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 

@@ -40,7 +40,8 @@ def compare(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
 
 
 def ours_for(frame: pd.DataFrame, spec: float = 0.8) -> pd.DataFrame:
-    return pd.concat([roc_analysis(part["marker"], part["event"], subset=subset, specificity_at_least=spec).tidy()
+    return pd.concat([roc_analysis(part["marker"], part["event"], subset=subset, specificity_at_least=spec,
+                                   direction="auto").tidy()
                       for subset, part in frame.groupby("subset", sort=False)], ignore_index=True)
 
 
@@ -132,8 +133,8 @@ def test_spec80_picks_highest_sensitivity_among_allowed():
 
 
 @pytest.mark.parametrize("event, message", [
-    (np.zeros(10), "all-censored"),
-    (np.ones(10), "without"),
+    (np.zeros(10), "no events: all 10 subjects censored"),
+    (np.ones(10), "every one of the 10 subjects had the event: none without it"),
     (np.r_[np.zeros(5), np.full(5, 2.0)], "0/1"),
 ])
 def test_bad_events_are_named(event, message):

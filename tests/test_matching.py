@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rtools import rscript
 
 from bagkit import rbridge
 from bagkit.analyses import AnalysisOptions, analyze
 from bagkit.analyses.matching import run_matching, table2
 from bagkit.cohort import Cohort, read_cohort
-from bagkit.errors import AnalysisError, BagkitError, RBridgeError
+from bagkit.errors import AnalysisError, BagkitError, RBridgeError, RequestError
 from bagkit.plots.matching import plot_love
 from bagkit.stats.matching import SMD_THRESHOLD, MatchingWarning, match_groups
 
@@ -425,7 +426,7 @@ def test_run_matching_tidy_rows_and_options(tmp_path):
     cohort = read_cohort(_paper_like(tmp_path / "cohort.csv"))
     result = run_matching(cohort, AnalysisOptions())
     tidy = result.tidy()
-    assert set(tidy["analysis"]) == {"psm", "psm_balance", "psm_sd", "psm_sd_balance"}
+    assert set(tidy["analysis"]) == {"psm", "psm_balance", "psm_effect", "psm_sd", "psm_sd_balance", "psm_sd_effect"}
     key = tidy.set_index(["analysis", "subset", "term", "contrast", "statistic"])["value"]
     assert not key.index.duplicated().any()
     assert key[("psm", "matched", "bag", "NMOSD - RRMS", "diff")] == pytest.approx(
@@ -474,3 +475,68 @@ def test_love_plot(tmp_path):
     ax2 = fig2.add_subplot()
     assert plot_love(matching, ax2) is fig2
     fig.savefig(tmp_path / "love.png")
+
+
+# ---------------------------------------------------------------------------------------------
+# Explicit requests are errors; bagkit's own choices are skip notes (issue 11)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("options, pieces", [
+    (AnalysisOptions(match_groups=("NMOSD", "NMOSD")), ["--match NMOSD,NMOSD", "two different groups"]),
+    (AnalysisOptions(match_groups=("NMOSD", "MOG")), ["--match NMOSD,MOG", "'MOG' not in the cohort",
+                                                      "NMOSD, RRMS, HC"]),
+    (AnalysisOptions(match_covariates=("sex", "lesion_volume_ml")),
+     ["--covariates sex,lesion_volume_ml", "'lesion_volume_ml' is not a column of the cohort"]),
+    (AnalysisOptions(match_exact=("center",)), ["--exact center", "'center' is not a column of the cohort"]),
+    (AnalysisOptions(match_groups=("NMOSD", "HC")),  # the default covariates: HC have no edss
+     ["--match NMOSD,HC", "fewer than 2 subjects with every covariate"]),
+])
+def test_explicit_matching_request_that_cannot_be_made_stops_the_analysis(tmp_path, options, pieces, recwarn):
+    cohort = read_cohort(_paper_like(tmp_path / "cohort.csv"))
+    with pytest.raises(RequestError) as error:
+        analyze(cohort, options)  # NMOSD,HC also warns that the controls lack edss (recwarn takes it)
+    for piece in pieces:
+        assert piece in str(error.value), str(error.value)
+
+
+def test_default_matching_that_cannot_be_made_is_still_a_note(tmp_path):
+    """One patient group: bagkit's default (the first two patient groups) cannot be matched → a note."""
+    csv = _paper_like(tmp_path / "cohort.csv")
+    pd.read_csv(csv).query("group != 'RRMS'").to_csv(csv, index=False)
+    results = analyze(read_cohort(csv))
+    assert "matching" not in results.sections
+    assert any(n.section == "matching" and "--match A,B" in n.reason for n in results.skipped)
+
+
+def test_no_overlap_of_the_propensity_score_is_named_as_separation(tmp_path):
+    """EDSS separates the groups completely (NMOSD 0–2.5, RRMS 6–9): R's glm does not converge. bagkit
+    says so in one MatchingWarning (no overlap / separation) instead of passing R's glm.fit warning
+    on; R's own glm on the same data agrees that the fitted scores do not overlap."""
+    csv = _paper_like(tmp_path / "cohort.csv")
+    frame = pd.read_csv(csv)
+    rng = np.random.default_rng(0)
+    frame.loc[frame.group == "NMOSD", "edss"] = rng.choice(np.arange(0, 3, 0.5), (frame.group == "NMOSD").sum())
+    frame.loc[frame.group == "RRMS", "edss"] = rng.choice(np.arange(6, 9.5, 0.5), (frame.group == "RRMS").sum())
+    frame.to_csv(csv, index=False)
+    cohort = read_cohort(csv)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        matching = match_groups(cohort, ("NMOSD", "RRMS"), ("sex", "edss", "nbv"))
+    ours = [str(w.message) for w in caught if issubclass(w.category, MatchingWarning)]
+    assert any("no overlap of the propensity score between NMOSD and RRMS" in m and "perfect separation" in m
+               and "sex, edss, nbv" in m for m in ours), ours
+    assert not any("glm.fit" in str(w.message) for w in caught)
+    assert any("no overlap" in n for n in matching.notes)
+    # with a caliper MatchIt matches nobody and stops ("No units were matched"): said in the same words
+    with pytest.raises(AnalysisError, match="matched no NMOSD subject to a RRMS subject within the caliper "
+                                            r"\(0.1 SD.*may not overlap"):
+        match_groups(cohort, ("NMOSD", "RRMS"), ("sex", "edss", "nbv"), caliper=0.1)
+
+    script = tmp_path / "glm.R"
+    script.write_text('d <- read.csv(commandArgs(TRUE)[1]); d <- d[d$group %in% c("NMOSD", "RRMS"), ]\n'
+                      'd$treat <- as.integer(d$group == "NMOSD"); d$male <- as.integer(d$sex == "M")\n'
+                      'f <- suppressWarnings(glm(treat ~ male + edss + nbv, data = d, family = binomial))\n'
+                      'p <- fitted(f)\n'
+                      'cat(min(p[d$treat == 1]) > max(p[d$treat == 0]), f$converged, "\\n")\n')
+    no_overlap, converged = rscript(str(script), str(csv)).stdout.split()
+    assert no_overlap == "TRUE" and converged == "FALSE"

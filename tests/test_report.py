@@ -50,9 +50,10 @@ def test_existing_output_is_not_clobbered_without_force(small_cohort_csv, tmp_pa
     assert result.exit_code != 0
     assert "already exists" in result.output and "--force" in result.output
     assert (out / "keep.txt").read_text() == "mine"
+    # --force replaces only a folder bagkit wrote: one holding a file of the user's is refused
     result = CliRunner().invoke(cli, ["report", str(small_cohort_csv), "-o", str(out), "--force", "-q"])
-    assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists() and (out / "report.pdf").is_file()
+    assert result.exit_code == 1 and "keep.txt" in result.output and "did not write" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
 
 
 def test_force_never_replaces_a_folder_holding_the_input(small_cohort_csv):

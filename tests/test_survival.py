@@ -246,3 +246,19 @@ def test_report_shows_table3_and_notes(small_cohort_csv, tmp_path):
     text = " ".join(page.extract_text() for page in PdfReader(written.pdf).pages)
     for expected in ("Table 3", "Cutoffs of BAG", "Figure 2", "all censored"):
         assert expected in text
+
+
+def test_all_event_group_is_not_called_all_censored(small_cohort_csv, tmp_path):
+    """Every NMOSD subject worsened: ROC cannot be drawn (no one without the event), and the note says
+    that — it used to say "all-censored data has no events", the opposite of the data."""
+    from bagkit.analyses.outcomes import run_outcomes
+    from bagkit.cohort import read_cohort
+
+    frame = pd.read_csv(small_cohort_csv)
+    frame["followup_years"] = np.where(frame.group == "NMOSD", np.linspace(0.5, 6, len(frame)), np.nan)
+    frame["worsening"] = np.where(frame.group == "NMOSD", 1.0, np.nan)
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    notes = " | ".join(run_outcomes(read_cohort(path)).all_notes)
+    assert "NMOSD: ROC not computed" in notes and "every one of the 40 subjects had the event" in notes, notes
+    assert "censored" not in notes.split("NMOSD: ROC not computed")[1].split("|")[0]

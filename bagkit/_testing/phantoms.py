@@ -114,9 +114,12 @@ def make_phantom(
     biological_sd_years: float = 2.0,
     noise: float = 0.03,
     max_shift_voxels: float = 1.0,
+    template: PhantomTemplate | None = None,
 ) -> np.ndarray:
-    """One phantom brain (float32, ``shape``) of chronological age ``age`` (years)."""
-    template = phantom_template(None if shape is None else tuple(int(s) for s in shape))
+    """One phantom brain (float32, ``shape``) of chronological age ``age`` (years); ``template``
+    (e.g. a crop of ``phantom_template(None)``) replaces the template of ``shape``."""
+    if template is None:
+        template = phantom_template(None if shape is None else tuple(int(s) for s in shape))
     biological_age = float(age) + rng.normal(0.0, biological_sd_years)
     decades = max(biological_age - 20.0, 0.0) / 10.0
     widening = ventricle_mm_per_decade * decades

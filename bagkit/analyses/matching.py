@@ -1,15 +1,17 @@
 """The paper's Table 2: the matched groups compared as Table 1 compares groups."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
 
 from bagkit.analyses.table1 import GroupTable, Variable, compare_groups
 from bagkit.cohort import Cohort
-from bagkit.errors import AnalysisError, BagkitError
+from bagkit.errors import AnalysisError, BagkitError, RequestError
 from bagkit.results import concat_tidy
 from bagkit.stats.comparisons import Comparison
+from bagkit.stats.effects import MatchedEffect, matched_effect
 from bagkit.stats.matching import Matching, _default_groups, match_groups
 
 __all__ = ["TABLE2_VARIABLES", "Table2", "MatchingAnalysis", "table2", "run_matching"]
@@ -36,6 +38,7 @@ class Table2:
     matching: Matching
     table: GroupTable
     notes: tuple[str, ...] = ()
+    effects: tuple[MatchedEffect, ...] = ()  # lm(bag ~ group [+ covariates]) with pair-clustered SEs
 
     @property
     def analysis(self) -> str:
@@ -55,10 +58,14 @@ class Table2:
 
     def tidy(self) -> pd.DataFrame:
         """``psm,matched,bag,NMOSD - RRMS,diff,…`` and the rest of the table, then the balance rows."""
-        return concat_tidy([self.table.tidy(), self.matching.tidy()])
+        return concat_tidy([self.table.tidy(), self.matching.tidy(), *(e.tidy() for e in self.effects)])
+
+    def effect(self, adjusted: bool = False) -> MatchedEffect | None:
+        """The matched-set BAG effect, unadjusted or adjusted for the matching covariates."""
+        return next((e for e in self.effects if bool(e.covariates) == adjusted), None)
 
 
-def table2(cohort: Cohort, matching: Matching, analysis: str | None = None) -> Table2:
+def table2(cohort: Cohort, matching: Matching, analysis: str | None = None, welch: bool = False) -> Table2:
     """Table 2 of the paper for a matching: N, age at diagnosis, female, onset to diagnosis, EDSS,
     nbv, predicted brain age and BAG per matched group with the paper's tests (Student's t, chi-square,
     Wilcoxon rank-sum for EDSS); the brain_age_sd row too when it is a covariate, and a mean ± SD row
@@ -73,7 +80,7 @@ def table2(cohort: Cohort, matching: Matching, analysis: str | None = None) -> T
             variables.insert(len(variables) - 2, _SD_VARIABLE)
         elif pd.api.types.is_numeric_dtype(cohort.data[covariate]):
             variables.insert(len(variables) - 2, Variable(covariate, "mean"))
-    table = compare_groups(matching.matched_cohort, variables, analysis=analysis, subset="matched")
+    table = compare_groups(matching.matched_cohort, variables, analysis=analysis, subset="matched", welch=welch)
     notes = []
     if not matching.uniform_weights:
         notes.append("Matching weights are not all 1 (ratio > 1, replacement or unequal sets): the matched "
@@ -95,17 +102,32 @@ class MatchingAnalysis:
 
 
 def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
-    """The analysis entry: the paper's matching with the user's options (``AnalysisOptions.match_*``)."""
-    groups = tuple(options.match_groups) if options.match_groups else _default_groups(cohort)
-    covariates = tuple(options.match_covariates)
-    lacking = [c for c in covariates if not cohort.has(c)]
-    if lacking:
-        raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, which "
-                            f"the cohort lacks (or holds no values in); choose others with --covariates")
-    common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
-                  replace=options.match_replace, exact=tuple(options.match_exact), m_order=options.match_order,
-                  seed=options.seed)
-    primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
+    """The analysis entry: the paper's matching with the user's options (``AnalysisOptions.match_*``).
+
+    When the user named the groups, the covariates or exact variables, the matching is a request:
+    if it cannot be made (a group the cohort lacks, the same group twice, a covariate that is not a
+    column, too few subjects with every covariate, ...) a :class:`RequestError` stops the run.
+    When everything was bagkit's choice, an :class:`AnalysisError` lets the report skip the section
+    with a note."""
+    asked = [f"--match {','.join(options.match_groups)}" if options.match_groups is not None else "",
+             f"--covariates {','.join(options.match_covariates)}" if options.match_covariates is not None else "",
+             f"--exact {','.join(options.match_exact)}" if options.match_exact else ""]
+    asked = [a for a in asked if a]
+    try:
+        groups = tuple(options.match_groups) if options.match_groups is not None else _default_groups(cohort)
+        covariates = options.covariates_to_match
+        lacking = [c for c in covariates if not cohort.has(c)]
+        if lacking and options.match_covariates is None:
+            raise AnalysisError(f"propensity-score matching needs covariate column(s) {', '.join(lacking)}, "
+                                f"which the cohort lacks (or holds no values in); choose others with --covariates")
+        common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
+                      replace=options.match_replace, exact=tuple(options.match_exact),
+                      m_order=options.match_order, seed=options.seed)
+        primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
+    except BagkitError as error:
+        if asked and not isinstance(error, RequestError):
+            raise RequestError(f"the matching asked for ({' '.join(asked)}) cannot be made: {error}") from None
+        raise
     notes: list[str] = []
     with_sd = None
     if "brain_age_sd" in covariates:
@@ -114,12 +136,25 @@ def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
         try:
             sd_matching = match_groups(cohort, covariates=covariates + ("brain_age_sd",), analysis="psm_sd",
                                        **common)
-            with_sd = table2(cohort, sd_matching)
+            with_sd = _with_effects(table2(cohort, sd_matching, welch=options.welch), notes)
         except BagkitError as error:
             notes.append(f"matching with predicted SD (psm_sd) not made: {error}")
     else:
         notes.append("the cohort has no brain_age_sd: no matching with predicted SD (Supplementary Table 4)")
-    return MatchingAnalysis(table2(cohort, primary), with_sd, tuple(notes))
+    return MatchingAnalysis(_with_effects(table2(cohort, primary, welch=options.welch), notes), with_sd,
+                            tuple(notes))
+
+
+def _with_effects(table: Table2, notes: list[str]) -> Table2:
+    """Table 2 with the matched-set BAG effect (unadjusted and adjusted for the matching covariates)."""
+    effects = []
+    for adjust in (False, True):
+        try:
+            effects.append(matched_effect(table.matching, "bag", adjust=adjust))
+        except BagkitError as error:
+            notes.append(f"{table.analysis}: matched-set effect{' adjusted for the covariates' if adjust else ''} "
+                         f"not estimated: {error}")
+    return dataclasses.replace(table, effects=tuple(effects))
 
 
 # ---------------------------------------------------------------------------------------------

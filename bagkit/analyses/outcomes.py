@@ -25,7 +25,7 @@ from bagkit.analyses.options import AnalysisOptions
 from bagkit.cohort import Cohort
 from bagkit.errors import AnalysisError
 from bagkit.results import concat_tidy, tidy_frame
-from bagkit.stats.cutoffs import RocAnalysis, roc_analysis
+from bagkit.stats.cutoffs import DIRECTIONS, RocAnalysis, direction_words, roc_analysis
 from bagkit.stats.regression import (
     CenterAnova,
     LinearModel,
@@ -107,7 +107,7 @@ class Outcomes:
 
 
 def _group_outcomes(cohort: Cohort, group: str, rule: str, specificity: float, bootstrap: int, seed: int,
-                    covariates: Sequence[str], selection: str) -> GroupOutcomes:
+                    covariates: Sequence[str], selection: str, direction: str = "<") -> GroupOutcomes:
     data = cohort.group(group)
     followed = data[data["followup_years"].notna() & data["worsening"].notna()]
     n, events = len(followed), int(followed["worsening"].sum()) if len(followed) else 0
@@ -122,10 +122,14 @@ def _group_outcomes(cohort: Cohort, group: str, rule: str, specificity: float, b
     roc = km = None
     try:
         roc = roc_analysis(marked["bag"], marked["worsening"], subset=group, marker_name="bag", rule=rule,
-                           specificity_at_least=specificity, n_bootstrap=bootstrap, seed=seed)
-        if roc.curve.direction != "<":
-            notes.append(f"{group}: BAG is lower in those who worsened (pROC direction '>'); the AUC is for "
-                         f"lower BAG predicting worsening and 'above' the cutoff means BAG below it")
+                           specificity_at_least=specificity, n_bootstrap=bootstrap, seed=seed, direction=direction)
+        if direction == "auto" and roc.curve.direction != "<":
+            notes.append(f"{group}: --roc-direction auto chose 'lower BAG marks worsening' (pROC direction '>', "
+                         f"BAG is lower in those who worsened); the AUC is for lower BAG, and 'above' the "
+                         f"cutoff means BAG below it")
+        elif direction != "auto" and roc.curve.auc < 0.5:
+            notes.append(f"{group}: AUC {roc.curve.auc:.3f} is below 0.5: BAG goes against the stated direction "
+                         f"({direction_words(roc.curve.direction, event='worsening')}) in this group")
     except AnalysisError as error:
         notes.append(f"{group}: ROC not computed: {error}")
     if roc is not None:
@@ -176,6 +180,8 @@ def run_outcomes(cohort: Cohort, options=None) -> Outcomes:
     """ROC + cutoffs, Kaplan–Meier and Cox for every patient group with follow-up (see module doc).
 
     Options used: ``cutoff_rule`` (``spec80``/``youden``), ``specificity_at_least``, ``seed``,
+    ``roc_direction`` (``higher``: higher BAG marks worsening, pROC ``direction = "<"``, the default;
+    ``lower``: ``">"``; ``auto``: pROC's median rule),
     ``cutoff_bootstrap`` (replicates for the cutoff's CI; 0 = none) and ``cox_selection``
     (``all``: every Table 3 covariate in the multivariable model; ``univariable_p05``: those with
     univariable p < 0.05, BAG always kept — what the paper's Table 3 shows).
@@ -183,6 +189,10 @@ def run_outcomes(cohort: Cohort, options=None) -> Outcomes:
     options = options or AnalysisOptions()
     rule, specificity, seed = options.cutoff_rule, float(options.specificity_at_least), int(options.seed)
     bootstrap, selection = int(options.cutoff_bootstrap), options.cox_selection
+    if options.roc_direction not in DIRECTIONS:
+        raise AnalysisError(f"unknown roc_direction {options.roc_direction!r}; choose one of: "
+                            f"{', '.join(DIRECTIONS)}")
+    direction = DIRECTIONS[options.roc_direction]
     if selection not in COX_SELECTIONS:
         raise AnalysisError(f"unknown cox_selection {selection!r}; choose one of: {', '.join(COX_SELECTIONS)}")
     if not cohort.has("bag"):
@@ -195,9 +205,11 @@ def run_outcomes(cohort: Cohort, options=None) -> Outcomes:
     absent = [COX_LABELS[c] for c in COX_COVARIATES if c not in covariates]
     if absent:
         notes.append(f"Cox covariates absent from the cohort: {', '.join(absent)}")
-    groups = tuple(_group_outcomes(cohort, g, rule, specificity, bootstrap, seed, covariates, selection)
-                   for g in cohort.patient_groups)
+    groups = tuple(_group_outcomes(cohort, g, rule, specificity, bootstrap, seed, covariates, selection,
+                                   direction) for g in cohort.patient_groups)
     labels = {c: COX_LABELS[c] for c in covariates}
+    if cohort.bias_corrected and "bag" in labels:
+        labels["bag"] = "Brain age gap (bias-corrected), yr"
     return Outcomes(groups, rule, specificity, selection, covariates, labels, tuple(notes))
 
 
@@ -230,9 +242,11 @@ MULTIVARIABLE_EDSS = ("bag", "nbv", "disease_duration")
 def run_regressions(cohort: Cohort, options=None) -> Regressions:
     """BAG ~ EDSS, BAG ~ nbv, EDSS ~ BAG + nbv + disease_duration per patient group; predicted SD ~ BAG
     per group; AQP4 pos vs neg and lesions vs none (Student's t) per patient group; BAG across
-    centers per group (one-way ANOVA) and over all groups adjusted for group."""
+    centers per group (one-way ANOVA) and over all groups adjusted for group. ``options.welch``: the
+    subgroup comparisons by Welch's t-test instead."""
     if not cohort.has("bag"):
         raise AnalysisError("no brain age gap: the cohort needs a brain_age column (or scans to predict it)")
+    welch = bool((options or AnalysisOptions()).welch)
     models, subgroups, centers, notes = [], [], [], []
 
     def attempt(what, make, into):
@@ -260,12 +274,12 @@ def run_regressions(cohort: Cohort, options=None) -> Regressions:
             attempt(f"{group}: AQP4 pos vs neg",
                     lambda: subgroup_t_test(data.loc[data["aqp4"] == "pos", "bag"],
                                             data.loc[data["aqp4"] == "neg", "bag"], ("aqp4=pos", "aqp4=neg"),
-                                            group), subgroups)
+                                            group, welch=welch), subgroups)
         if cohort.has("lesion_volume_ml") and data["lesion_volume_ml"].notna().any():
             lesions = data["lesion_volume_ml"]
             attempt(f"{group}: brain lesions vs none",
                     lambda: subgroup_t_test(data.loc[lesions > 0, "bag"], data.loc[lesions == 0, "bag"],
-                                            ("lesions", "no lesions"), group), subgroups)
+                                            ("lesions", "no lesions"), group, welch=welch), subgroups)
     if cohort.has("center"):
         for group in cohort.groups:
             attempt(f"{group}: BAG across centers", lambda: center_anova(cohort.group(group), group), centers)

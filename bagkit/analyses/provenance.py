@@ -17,7 +17,7 @@ __all__ = ["Provenance", "InputFile", "capture_provenance"]
 
 # Python packages whose versions can change a number in the report.
 PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "reportlab", "rpy2")
-R_PACKAGES = ("MatchIt", "survival")
+R_PACKAGES = ("MatchIt", "survival", "sandwich", "lmtest")
 
 
 @dataclass(frozen=True)

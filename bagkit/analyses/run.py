@@ -14,15 +14,24 @@ from typing import Any, Callable
 import pandas as pd
 
 from bagkit import rbridge
+from bagkit.analyses.bias import (
+    AgeAdjusted,
+    BiasCorrectionSummary,
+    correct_cohort,
+    name_corrected_terms,
+    run_age_adjusted,
+    run_bias_correction,
+)
 from bagkit.analyses.centers import CenterMeans, run_center_means
 from bagkit.analyses.matching import MatchingAnalysis, run_matching
 from bagkit.analyses.options import AnalysisOptions
 from bagkit.analyses.outcomes import Outcomes, Regressions, run_outcomes, run_regressions
 from bagkit.analyses.performance import BrainAgeModel, run_brain_age_model
+from bagkit.analyses.preprocessing import PreprocessingQC, run_preprocessing_qc
 from bagkit.analyses.provenance import Provenance, capture_provenance
 from bagkit.analyses.table1 import GroupTable, table1
 from bagkit.cohort import Cohort
-from bagkit.errors import BagkitError
+from bagkit.errors import BagkitError, RequestError
 from bagkit.results import concat_tidy
 
 __all__ = ["AnalysisOptions", "Results", "Skip", "analyze", "ANALYSES"]
@@ -53,8 +62,16 @@ class Results:
     outcomes: Outcomes | None = None
     regressions: Regressions | None = None
     brain_age_model: BrainAgeModel | None = None
+    preprocessing_qc: PreprocessingQC | None = None
+    bias_correction: BiasCorrectionSummary | None = None
+    age_adjusted: AgeAdjusted | None = None
     skipped: tuple[Skip, ...] = ()
     provenance: Provenance | None = None
+
+    def __post_init__(self):
+        if self.provenance is None:  # a Results made by hand: its provenance is recorded when it is made
+            object.__setattr__(self, "provenance", capture_provenance(
+                _cohort_inputs(self.cohort), _dt.datetime.now().astimezone(), False, self.cohort.derivations))
 
     @property
     def sections(self) -> dict[str, Any]:
@@ -66,8 +83,12 @@ class Results:
         return next((s.reason for s in self.skipped if s.section == section), None)
 
     def tidy(self) -> pd.DataFrame:
-        """All numbers, unrounded: ``analysis, subset, term, contrast, statistic, value``."""
-        return concat_tidy([self.table1.tidy(), *(s.tidy() for s in self.sections.values())])
+        """All numbers, unrounded: ``analysis, subset, term, contrast, statistic, value``.
+
+        With an age-bias correction the corrected gap's rows carry term ``bag_corrected`` (and
+        Table 1's uncorrected gap ``bag``); see :func:`bagkit.analyses.bias.name_corrected_terms`."""
+        frame = concat_tidy([self.table1.tidy(), *(s.tidy() for s in self.sections.values())])
+        return name_corrected_terms(frame) if self.cohort.bias_corrected else frame
 
     def write(self, out, force: bool = False, progress: Callable[[str], None] | None = None,
               formats=("pdf", "docx", "html")):
@@ -79,13 +100,18 @@ class Results:
 
 # Each further analysis registers here as (section name, function(cohort, options) -> result);
 # the name is the field of Results that holds the result. A function raises BagkitError (or
-# returns None) when the cohort cannot support it; the message becomes the Skip shown in the report.
+# returns None) when the cohort cannot support it; the message becomes the Skip shown in the
+# report. A RequestError (what the user asked for explicitly cannot be made) is not a Skip: it
+# stops the run.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("center_means", run_center_means),
     ("matching", run_matching),
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
     ("brain_age_model", run_brain_age_model),
+    ("preprocessing_qc", run_preprocessing_qc),
+    ("bias_correction", run_bias_correction),
+    ("age_adjusted", run_age_adjusted),
 ]
 
 
@@ -112,8 +138,11 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     say = progress or (lambda message: None)
     started = _dt.datetime.now().astimezone()
     r_calls = rbridge.calls()
+    if options.bias_correction != "none" or options.bias_calibration:
+        say(f"age-bias correction ({options.bias_correction})")
+        cohort = correct_cohort(cohort, options)  # asked for explicitly: an error if it cannot be done
     say("Table 1")
-    first = table1(cohort, options.table1)
+    first = table1(cohort, options.table1, welch=options.welch)
     sections: dict[str, Any] = {}
     skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
     for name, run in ANALYSES:
@@ -122,14 +151,19 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             with warnings.catch_warnings():
                 warnings.simplefilter("default")
                 result = run(cohort, options)
+        except RequestError:
+            raise  # the user asked for it explicitly: an error, not a skip note
         except BagkitError as error:
             skipped.append(Skip(name, str(error)))
             continue
         if result is not None:
             sections[name] = result
-    provenance = capture_provenance(cohort.inputs or ({"cohort": cohort.source} if cohort.source else {}),
-                                    started, rbridge.calls() > r_calls, cohort.derivations)
+    provenance = capture_provenance(_cohort_inputs(cohort), started, rbridge.calls() > r_calls, cohort.derivations)
     return Results(cohort, options, first, **sections, skipped=tuple(skipped), provenance=provenance)
+
+
+def _cohort_inputs(cohort: Cohort) -> dict[str, str]:
+    return dict(cohort.inputs) or ({"cohort": cohort.source} if cohort.source else {})
 
 
 def _cohort_note(note: str) -> Skip:

@@ -29,6 +29,7 @@ from bagkit.stats.comparisons import (
     rank_sum,
     standardized_difference,
     student_t,
+    welch_t,
 )
 
 __all__ = ["Variable", "TABLE1_VARIABLES", "VariableSummary", "GroupTable", "Table1Options", "compare_groups",
@@ -66,6 +67,7 @@ TABLE1_VARIABLES: tuple[Variable, ...] = (
     Variable("nbv", "mean", decimals=3),
     Variable("lesion_volume_ml", "mean"),
     Variable("brain_age", "mean", section=BRAIN_AGE),
+    Variable("bag_uncorrected", "mean_ci", section=BRAIN_AGE),  # only after an age-bias correction
     Variable("bag", "mean_ci", section=BRAIN_AGE),
     Variable("brain_age_sd", "mean_ci", section=BRAIN_AGE),
     Variable("followup_years", "count", section=FOLLOWUP),
@@ -192,7 +194,7 @@ def _proportion(series: pd.Series, level) -> dict[str, float]:
 
 
 def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | None,
-           table: np.ndarray | None) -> tuple[Comparison, ...]:
+           table: np.ndarray | None, welch: bool = False) -> tuple[Comparison, ...]:
     names = list(samples)
     if variable.kind == "count" or len(names) < 2:
         return ()
@@ -204,7 +206,7 @@ def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | No
     if len(names) == 2:
         # named as the paper names pairs (patient vs control), whatever the file order
         a, b = pairs_for(names, control)[0]
-        test = rank_sum if variable.kind == "median" else student_t
+        test = rank_sum if variable.kind == "median" else (welch_t if welch else student_t)
         return (test(samples[a], samples[b], f"{a} vs {b}"),)
     pairs = pairs_for(names, control)
     if variable.kind == "median":
@@ -214,8 +216,11 @@ def _tests(variable: Variable, samples: dict[str, np.ndarray], control: str | No
 
 
 def compare_groups(cohort: Cohort, variables: Sequence[Variable] = TABLE1_VARIABLES,
-                   analysis: str = "table1", subset: str = "all") -> GroupTable:
-    """Describe each variable per group and test between groups; rows only for columns the cohort has."""
+                   analysis: str = "table1", subset: str = "all", welch: bool = False) -> GroupTable:
+    """Describe each variable per group and test between groups; rows only for columns the cohort has.
+
+    ``welch``: Welch's t-test (``t.test(a, b)``, unequal variances) instead of Student's for a
+    continuous variable compared between two groups (more groups keep ANOVA + Tukey)."""
     data = cohort.data
     groups = cohort.groups
     n = {g: int((data["group"] == g).sum()) for g in groups}
@@ -250,7 +255,7 @@ def compare_groups(cohort: Cohort, variables: Sequence[Variable] = TABLE1_VARIAB
                 samples[g] = values
         if not per_group:
             continue
-        tests = _tests(variable, samples, cohort.control, np.array(table) if table else None)
+        tests = _tests(variable, samples, cohort.control, np.array(table) if table else None, welch)
         rows.append(VariableSummary(variable, cohort.label(variable.column) if variable.kind != "count"
                                     else "N with follow-up data, n (%)", per_group, tests))
     return GroupTable(analysis, subset, groups, cohort.control, n, tuple(rows))
@@ -304,7 +309,8 @@ def with_options(table: GroupTable, cohort: Cohort, options: Table1Options) -> G
     return replace(table, rows=tuple(rows), options=options)
 
 
-def table1(cohort: Cohort, options: Table1Options | None = None) -> GroupTable:
-    """The paper's Table 1 for this cohort (with the extra columns ``options`` ask for)."""
-    table = compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all")
+def table1(cohort: Cohort, options: Table1Options | None = None, welch: bool = False) -> GroupTable:
+    """The paper's Table 1 for this cohort (with the extra columns ``options`` ask for; ``welch``: see
+    :func:`compare_groups`)."""
+    table = compare_groups(cohort, TABLE1_VARIABLES, analysis="table1", subset="all", welch=welch)
     return with_options(table, cohort, options or Table1Options())

@@ -1,6 +1,8 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import time
 import warnings
@@ -10,10 +12,20 @@ import click
 
 import bagkit
 from bagkit.analyses import AnalysisOptions, Table1Options
+from bagkit.analyses.bias import BIAS_CORRECTIONS
 from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
+from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
+from bagkit.cli.preprocess import (
+    add_preprocessing,
+    check_preprocess_options,
+    predict_scans,
+    preprocess_options,
+    preprocess_requested,
+)
 from bagkit.errors import BagkitError
-from bagkit.stats.cutoffs import RULES
+from bagkit.io.outputs import check_output_folder
+from bagkit.stats.cutoffs import DIRECTIONS, RULES
 from bagkit.stats.matching import M_ORDERS
 
 _DEFAULTS = AnalysisOptions()
@@ -48,9 +60,47 @@ class _Progress:
             click.echo(f"[{time.perf_counter() - self.start:6.1f}s] {message}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+class _BagkitGroup(click.Group):
+    """The main group: whatever a command raises reaches the user as one line, never a traceback.
+
+    Ctrl-C → "interrupted", exit 130 (outputs are swapped into place only at the very end, so an
+    interrupted run leaves earlier outputs as they were); a BagkitError → its message, exit 1;
+    an OSError → the file and the system's reason, exit 1; anything else → a short message that
+    points at ``--debug`` (or BAGKIT_DEBUG=1), which shows the traceback instead.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("\nbagkit: interrupted; nothing more was written, and outputs not reported as "
+                       "written above are as they were.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
+        except Exception as error:
+            if ctx.params.get("debug") or os.environ.get("BAGKIT_DEBUG", "") not in ("", "0"):
+                raise
+            raise click.ClickException(_message(error)) from None
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, BagkitError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+        return f"{where + ': ' if where else ''}{error.strerror} (run with --debug for the traceback)"
+    return (f"unexpected {type(error).__name__}: {error} — this is a bug in bagkit; please report it with "
+            f"the traceback that `bagkit --debug ...` shows.")
+
+
+@click.group(cls=_BagkitGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(bagkit.__version__, prog_name="bagkit")
-def cli():
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an unexpected error (also: BAGKIT_DEBUG=1).")
+def cli(debug):
     """bagkit: brain-age-gap analyses from a cohort table to a PDF report (the paper's Tables 1-3)."""
 
 
@@ -73,7 +123,8 @@ def cli():
 @click.option("--match", "match_groups", metavar="A,B",
               help="The two groups to propensity-match (default: the first two patient groups).")
 @click.option("--covariates", metavar="C1,C2,...",
-              help=f"Matching covariates (canonical names; default: {','.join(_DEFAULTS.match_covariates)}).")
+              help=f"Matching covariates (canonical names; default: {','.join(_DEFAULTS.covariates_to_match)}). Groups, "
+                   f"covariates or exact variables you give must be matchable, or the run stops with an error.")
 @click.option("--ratio", type=click.IntRange(1, 10),
               help=f"Controls per treated (default: {_DEFAULTS.match_ratio}).")
 @click.option("--caliper", type=click.FloatRange(min=0, min_open=True),
@@ -86,6 +137,22 @@ def cli():
                    f"(default: {_DEFAULTS.cutoff_rule}).")
 @click.option("--specificity", type=click.FloatRange(0.5, 1.0),
               help=f"Specificity the spec80 cutoff must reach (default: {_DEFAULTS.specificity_at_least}).")
+@click.option("--bias-correction", type=click.Choice(BIAS_CORRECTIONS),
+              help=f"Age-bias correction of BAG fitted on the controls (linear: Cole/de Lange, brain_age = "
+                   f"a*age + b; bag: Smith/Beheshti, BAG = a*age + b) and used by every analysis "
+                   f"(default: {_DEFAULTS.bias_correction}).")
+@click.option("--bias-folds", type=click.IntRange(2, 1000),
+              help=f"Folds of the cross-fitting that gives the controls their own corrected BAG "
+                   f"(default: {_DEFAULTS.bias_folds}).")
+@click.option("--bias-calibration", type=click.Path(exists=True, dir_okay=False),
+              help="Fit the correction on this table of healthy subjects (columns age, brain_age) instead of "
+                   "the cohort's controls.")
+@click.option("--welch", is_flag=True, default=None,
+              help="Welch's t-test (unequal variances; R t.test(var.equal = FALSE)) instead of Student's for "
+                   "continuous comparisons of two groups (Table 1 with two groups, Table 2, subgroups).")
+@click.option("--roc-direction", type=click.Choice(tuple(DIRECTIONS)),
+              help=f"Which BAG marks EDSS worsening in the ROC: higher (pROC direction \"<\"), lower (\">\") or "
+                   f"auto (pROC's median rule, biased upwards) (default: {_DEFAULTS.roc_direction}).")
 @click.option("--seed", type=int, help=f"Seed for matching ties and bootstraps (default: {_DEFAULTS.seed}).")
 @click.option("--table1-smd", is_flag=True, help="Table 1: add a column of standardized mean differences.")
 @click.option("--table1-missing", is_flag=True, help="Table 1: add a column of missing counts (and n per cell).")
@@ -93,29 +160,34 @@ def cli():
 @click.option("--table1-p-adjust", type=click.Choice(["holm", "BH"]),
               help="Table 1: adjust the variable-level p values (R's p.adjust), shown beside them.")
 @predictor_options(in_report=True)
+@preprocess_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, formats, match_groups,
-           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, seed,
-           table1_smd, table1_missing, table1_overall, table1_p_adjust, predictor_name, weights, model, params,
-           cache_dir, quiet):
+           covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, bias_correction,
+           bias_folds, bias_calibration, welch, roc_direction, seed, table1_smd, table1_missing, table1_overall,
+           table1_p_adjust, predictor_name, weights, model, params, cache_dir,
+           scheduler, workers, quiet):
     """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
     column (paths relative to COHORT_FILE) before the analysis."""
     say = _Progress(quiet)
-    if predictor_name is None and (weights or model or params):
-        raise click.UsageError("--weights, --model and --param need --predictor NAME (see `bagkit predictors`).")
+    if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()):
+        raise click.UsageError("--weights, --model, --param, --scheduler, --workers and --preprocess need --predictor NAME "
+                               "(see `bagkit predictors`).")
     try:
         from bagkit.report import check_formats
 
         formats = check_formats(_csv_list(formats) or ())  # refused before any work is done
+        # refusals about the output folder come before minutes of work, not after
+        check_output_folder(out, inputs=[cohort_file, visits, mapping], force=force)
         say(f"reading {cohort_file}")
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
                                     columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),
                                     mapping_file=mapping)
         if predictor_name is not None:
             cohort = _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir,
-                                       quiet, say)
+                                       quiet, say, scheduler=scheduler, workers=workers)
         elif cohort.has("scan") and not cohort.has("brain_age"):
             say("the cohort has scans but no brain_age: give --predictor NAME to predict it")
         say(f"{len(cohort)} subjects in {len(cohort.groups)} groups: "
@@ -123,10 +195,15 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         match = _csv_list(match_groups)
         if match is not None and len(match) != 2:
             raise click.BadParameter("give exactly two groups, e.g. --match NMOSD,RRMS", param_hint="--match")
+        if covariates is not None and not _csv_list(covariates):
+            raise click.BadParameter("give at least one covariate, e.g. --covariates sex,edss",
+                                     param_hint="--covariates")
         # Only what the user gave overrides AnalysisOptions' defaults (their one source).
         given = dict(match_groups=match, match_covariates=_csv_list(covariates), match_ratio=ratio,
                      match_caliper=caliper, match_replace=replace, match_exact=_csv_list(exact),
-                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity, seed=seed)
+                     match_order=m_order, cutoff_rule=cutoff_rule, specificity_at_least=specificity,
+                     roc_direction=roc_direction, welch=welch, bias_correction=bias_correction,
+                     bias_folds=bias_folds, bias_calibration=bias_calibration, seed=seed)
         given["table1"] = Table1Options(smd=table1_smd, missing=table1_missing, overall=table1_overall,
                                         p_adjust=table1_p_adjust)
         options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
@@ -150,22 +227,30 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         click.echo(f"wrote {len(written.figures)} figure(s) to {written.out / 'figures'}")
 
 
-def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say):
-    """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort)."""
-    from bagkit.predictors import predict_cohort
+def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say,
+                      scheduler=None, workers=None):
+    """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort),
+    after the raw-scan preprocessing when --preprocess was given."""
+    from bagkit.predictors import require_predictions
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     say(f"brain age: predictor {predictor_name}, cache {cache}")
+    check_preprocess_options()
     predictor = _make_predictor(predictor_name, model, weights, _params(params))
-    predicted = predict_cohort(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
-                               progress=not quiet)
+    predicted = predict_scans(cohort.data, predictor, base_dir=Path(cohort_file).parent, cache_dir=cache,
+                              progress=not quiet, scheduler=scheduler, workers=workers)
+    require_predictions(predicted, cohort_file)  # asked for brain age and none came: an error, not a note
     inputs = {role: str(path) for role, path in (("predictor model", model), ("predictor weights", weights)) if path}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cohort = cohort.with_predictions(predicted, predictor_name, inputs)
     for warning in _unique(caught):
         click.echo(f"warning: {warning}", err=True)
-    say(f"brain age: {cohort.derivations['brain age']}")
+    data, volume_notes = add_preprocessing(cohort.data, predicted)
+    cohort = dataclasses.replace(cohort, data=data, notes=tuple(cohort.notes) + tuple(volume_notes))
+    for what, how in cohort.derivations.items():
+        if what.startswith("brain age"):
+            say(f"{what}: {how}")
     return cohort
 
 
@@ -174,7 +259,7 @@ def _unique(caught) -> list[str]:
 
 
 # the predictor commands (predictors, predict, train, lesion-fill, compare); torch-free at import
-for _command in PREDICTOR_COMMANDS:
+for _command in PREDICTOR_COMMANDS + PREPROCESS_COMMANDS:
     cli.add_command(_command)
 
 

@@ -14,17 +14,20 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from bagkit.errors import BagkitError
+from bagkit.cli.preprocess import check_preprocess_options, predict_scans, preprocess_options
+from bagkit.errors import BagkitError, PredictorError
 from bagkit.io.outputs import atomic_output, checked_output
+from bagkit.io.tables import line_numbers, spreadsheet_safe_frame
 
 
-def _read_table(path: str) -> pd.DataFrame:
-    path = Path(path)
-    sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+def _read_table(path: str, what: str, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The one table reader (``bagkit.io.tables``), its refusals as CLI errors."""
+    from bagkit.io.tables import read_table
+
     try:
-        return pd.read_csv(path, sep=sep)
-    except Exception as error:  # pandas raises several kinds
-        raise click.ClickException(f"{path}: cannot read the table ({error}).") from error
+        return read_table(Path(path), what, numeric=numeric)
+    except BagkitError as error:
+        _fail(error)
 
 
 def _params(pairs: tuple[str, ...]) -> dict:
@@ -53,14 +56,31 @@ def _ints(value: str | None, what: str, count: int):
 
 
 def _make_predictor(name: str, model: str | None, weights: str | None, params: dict):
-    from bagkit.predictors import get_predictor
+    """The predictor asked for, checked once (weights or model read and validated, parameters
+    valid) before any scan is read: a predictor that cannot predict is one PredictorError."""
+    from bagkit.predictors import get_predictor, load_predictor
+    from bagkit.predictors.registry import predictor_class
 
+    if weights is not None and model is not None:
+        raise click.UsageError("give --weights or --model, not both (--model is a file written by `bagkit train`).")
     if weights is not None:
+        if "weights" not in predictor_class(name)._param_names():
+            raise PredictorError(f"predictor {name!r} takes no --weights ({weights}); give its model file with "
+                                 f"--model (a file written by `bagkit train -p {name}`).")
         params = {**params, "weights": weights}
-    if model is None:
-        return get_predictor(name, **params)
-    predictor = get_predictor(name)
-    return type(predictor).load(model, **params) if params else type(predictor).load(model)
+    try:
+        predictor = get_predictor(name, **params) if model is None else load_predictor(name, model, **params)
+        predictor.check()
+        return predictor
+    except BagkitError:
+        raise
+    except Exception as error:  # a plug-in's own failure on a bad file: name the file, no traceback
+        given = model or weights
+        lines = str(error).strip().splitlines() or [""]
+        detail = " ".join(line.strip() for line in lines[:2]) + (f" … ({len(lines) - 2} more lines)"
+                                                                if len(lines) > 2 else "")
+        raise PredictorError(f"{given + ': ' if given else ''}the {name!r} predictor could not be set up "
+                             f"from it ({type(error).__name__}: {detail}).") from error
 
 
 def _fail(error: BagkitError):
@@ -97,6 +117,13 @@ def predictor_options(in_report: bool = False):
         click.option("--cache-dir", type=click.Path(file_okay=False),
                      help="Prediction cache (default: $XDG_CACHE_HOME/bagkit/predictions, i.e. "
                           "~/.cache/bagkit/predictions); entries are keyed by scan content and predictor."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help=needs("predict on an existing Dask cluster: its scheduler address (tcp://host:8786) or "
+                                "scheduler file. Workers need bagkit, the predictor and the scans at the same "
+                                "paths; results go to the cache here as they finish (see docs/distributed.md).")),
+        click.option("--workers", type=click.IntRange(min=1), metavar="N",
+                     help=needs("predict on a Dask cluster of N worker processes on this machine (with "
+                                "--scheduler: wait for N workers to join). Needs `pip install 'bagkit[distributed]'`.")),
     ]
 
     def decorate(command):
@@ -136,28 +163,38 @@ def predictors_command():
 @click.command("predict")
 @click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
 @predictor_options()
+@preprocess_options
 @click.option("-o", "--out", default="predictions.csv", show_default=True, type=click.Path(dir_okay=False),
               help="CSV of subject_id, brain_age, brain_age_sd, prediction_error.")
 @_force
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, out, force, quiet):
+def predict_command(cohort_file, predictor_name, weights, model, params, cache_dir, scheduler, workers, out, force,
+                    quiet):
     """Predict brain age for every scan of COHORT_FILE (a table with a `scan` column,
     paths relative to the table)."""
-    from bagkit.predictors import predict_cohort
+    from bagkit.predictors import require_predictions
 
     out = _output(out, [cohort_file], force, "predictions table")
-    frame = _read_table(cohort_file)
+    frame = _read_table(cohort_file, "cohort")
     try:
+        check_preprocess_options()
         predictor = _make_predictor(predictor_name, model, weights, _params(params))
-        result = predict_cohort(frame, predictor, base_dir=Path(cohort_file).parent,
-                                cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet)
+        result = predict_scans(frame, predictor, base_dir=Path(cohort_file).parent,
+                               cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(), progress=not quiet,
+                               scheduler=scheduler, workers=workers)
+        failed = result[result.prediction_error != ""]
+        for _, row in failed.iterrows():
+            click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
+        require_predictions(result, cohort_file)  # every scan failed: nothing is written, exit 1
     except BagkitError as error:
         _fail(error)
     with atomic_output(out) as tmp:
-        result.to_csv(tmp, index=False)
-    failed = result[result.prediction_error != ""]
-    for _, row in failed.iterrows():
-        click.echo(f"skipped {row.get('subject_id', '')}: {row.prediction_error}", err=True)
+        spreadsheet_safe_frame(result).to_csv(tmp, index=False)
+    run = result.attrs.get("prediction_run")
+    if run:
+        click.echo(f"{run['engine']} {run['distributed_version']} ({run['cluster']}, scheduler {run['scheduler']}, "
+                   f"{run['workers']} worker(s)): {run['scans_predicted']} scan(s) predicted, "
+                   f"{run['scans_from_cache']} from the cache, in {run['seconds']:.1f} s")
     click.echo(f"wrote {out} ({len(result) - len(failed)} predicted, {len(failed)} failed)")
 
 
@@ -181,9 +218,10 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
                   resume, age_range, input_shape, params, force, quiet):
     """Train a predictor on the controls of COHORT_FILE (columns group, age, scan)."""
     from bagkit.predictors import get_predictor
+    from bagkit.predictors.registry import predictor_class
 
-    _output(out, [cohort_file], force, "model")  # before hours of training, not after
-    frame = _read_table(cohort_file)
+    _output(out, [cohort_file], True, "model")  # never an input or a folder (an existing file: below)
+    frame = _read_table(cohort_file, "cohort", numeric=("age",))
     missing = [c for c in ("group", "age", "scan") if c not in frame.columns]
     if missing:
         raise click.ClickException(f"{cohort_file}: training needs the columns {', '.join(missing)}.")
@@ -202,12 +240,14 @@ def train_command(cohort_file, predictor_name, control, out, epochs, lr, batch_s
         options["age_range"] = _ints(age_range, "--age-range", 2)
     if input_shape:
         options["input_shape"] = tuple(int(v) for v in _ints(input_shape, "--input-shape", 3))
-    if quiet and predictor_name == "sfcn":
-        options["progress"] = False
     base = Path(cohort_file).parent
     scans = [str(p if Path(p).is_absolute() else base / p) for p in controls["scan"].astype(str)]
     try:
+        if quiet and "progress" in predictor_class(predictor_name)._param_names():
+            options["progress"] = False
         predictor = get_predictor(predictor_name, **options)
+        # before hours of training, not after: the file save() will write (gpr adds .npz)
+        _output(getattr(predictor, "model_path", Path)(out), [cohort_file], force, "model")
         predictor.fit(scans, controls["age"].astype(float).to_numpy())
         written = predictor.save(out)
     except BagkitError as error:
@@ -237,6 +277,17 @@ def lesion_fill_command(t1, mask, out, wm_mask, seed, force):
     click.echo(f"wrote {written}")
 
 
+def _numbers(values: pd.Series, path, column: str) -> pd.Series:
+    """``values`` as floats; a clear error naming the file, column and lines of text that is not a number."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() & values.notna()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in values[bad].astype(str).unique()[:3])
+        raise click.ClickException(f"{path}: column {column!r} must hold numbers; line(s) {line_numbers(bad)} "
+                                   f"hold {examples}. Fix those cells or leave them empty.")
+    return numbers
+
+
 @click.command("compare")
 @click.argument("a_csv", type=click.Path(exists=True, dir_okay=False))
 @click.argument("b_csv", type=click.Path(exists=True, dir_okay=False))
@@ -255,10 +306,11 @@ def compare_command(a_csv, b_csv, column, labels, plot, out, force):
         raise click.BadParameter("--out and --plot name the same file", param_hint="--plot")
     out = _output(out, [a_csv, b_csv], force, "results table") if out else None
     plot = _output(plot, [a_csv, b_csv], force, "plot") if plot else None
-    a, b = _read_table(a_csv), _read_table(b_csv)
+    a, b = _read_table(a_csv, "predictions", numeric=(column,)), _read_table(b_csv, "predictions", numeric=(column,))
     for path, frame in ((a_csv, a), (b_csv, b)):
         if column not in frame.columns:
             raise click.ClickException(f"{path}: no column {column!r} (columns: {', '.join(map(str, frame.columns))}).")
+        frame[column] = _numbers(frame[column], path, column)
     names = tuple(labels.split(",", 1)) if labels else (Path(a_csv).stem, Path(b_csv).stem)
     if len(names) != 2:
         raise click.BadParameter("give two labels, e.g. raw,filled", param_hint="--labels")
@@ -276,7 +328,7 @@ def compare_command(a_csv, b_csv, column, labels, plot, out, force):
     click.echo(result.describe())
     if out:
         with atomic_output(out) as tmp:
-            result.tidy().to_csv(tmp, index=False)
+            spreadsheet_safe_frame(result.tidy()).to_csv(tmp, index=False)
         click.echo(f"wrote {out}")
     if plot:
         ax = plot_bland_altman(result)

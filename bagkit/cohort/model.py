@@ -35,6 +35,7 @@ class Cohort:
     notes: tuple[str, ...] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
     derivations: Mapping[str, str] = field(default_factory=dict)  # how derived columns were made, in words
+    bias_correction: Mapping[str, object] = field(default_factory=dict)  # the fitted age-bias correction, if any
 
     @property
     def patient_groups(self) -> tuple[str, ...]:
@@ -70,7 +71,8 @@ class Cohort:
         ``predicted`` is row-aligned with :attr:`data` (as ``predict_cohort`` returns it), with a
         ``prediction_error`` column that is empty where the scan was predicted. Subjects whose scan
         failed keep no brain age and get a note; ``inputs`` (e.g. the weights file) join the
-        cohort's inputs for provenance. Existing brain-age columns are replaced, with a warning.
+        cohort's inputs for provenance; how a distributed prediction ran (``predicted.attrs
+        ["prediction_run"]``) joins its derivations. Existing brain-age columns are replaced, with a warning.
         """
         if len(predicted) != len(self.data):
             raise ValueError(f"predictions for {len(predicted)} rows, cohort has {len(self.data)}")
@@ -88,8 +90,42 @@ class Cohort:
         notes = tuple(f"brain age: no prediction for {ids[i]} ({errors[i]})" for i in failed)
         derivations = dict(self.derivations)
         derivations["brain age"] = f"predicted by {predictor}: {len(data) - len(failed)} of {len(data)} subjects"
+        run = predicted.attrs.get("prediction_run")  # set by bagkit.predictors.distributed
+        if run:
+            derivations["brain age computed on"] = (
+                f"Dask distributed {run['distributed_version']} (dask {run['dask_version']}), {run['cluster']}, "
+                f"scheduler {run['scheduler']}, {run['workers']} worker(s), {run['threads']} thread(s)")
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
                                    inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
+
+    @property
+    def bias_corrected(self) -> bool:
+        """True when ``bag`` holds an age-bias-corrected gap (the raw one is in ``bag_uncorrected``)."""
+        return "bag_uncorrected" in self.data.columns
+
+    def with_corrected_bag(self, corrected, description: str, fit: Mapping[str, object],
+                           inputs: Mapping[str, str] | None = None) -> "Cohort":
+        """The cohort whose ``bag`` is an age-bias-corrected gap (row-aligned with :attr:`data`).
+
+        The gap as computed from the table (brain_age − age) is kept in ``bag_uncorrected`` and
+        every analysis then reads the corrected ``bag``; ``description`` (the method, its fit and
+        how the controls' own values were made) joins the derivations for provenance and ``fit``
+        (method, slope, intercept, n, fitted_on, controls_values, folds) is kept as
+        :attr:`bias_correction` for the analyses that report it.
+        """
+        corrected = np.asarray(corrected, dtype=float)
+        if corrected.shape != (len(self.data),):
+            raise ValueError(f"corrected BAG for {corrected.size} rows, cohort has {len(self.data)}")
+        if self.bias_corrected:
+            raise ValueError("the cohort's BAG is already bias-corrected")
+        data = self.data.copy()
+        data["bag_uncorrected"] = data["brain_age"] - data["age"]
+        data["bag"] = corrected
+        labels = {**self.labels, "bag": "Brain age gap, bias-corrected, yr",
+                  "bag_uncorrected": "Brain age gap, uncorrected, yr"}
+        return dataclasses.replace(self, data=data, labels=labels, inputs={**self.inputs, **(inputs or {})},
+                                   derivations={**self.derivations, "brain age gap": description},
+                                   bias_correction=dict(fit))
 
     def __len__(self) -> int:
         return len(self.data)

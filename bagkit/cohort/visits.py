@@ -30,8 +30,35 @@ def read_visits(path: str | Path) -> pd.DataFrame:
     if visits["subject_id"].isna().any():
         raise CohortError(f"visits file {path}: subject_id is empty on line(s) "
                           f"{line_numbers(visits['subject_id'].isna())}")
+    visits, notes = _same_time_visits(visits, path)
     visits.attrs["source"] = str(path)
+    visits.attrs["notes"] = notes
     return visits
+
+
+def _same_time_visits(visits: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Refuse two visits of one subject at the same time with different EDSS (which one is right
+    decides whether the subject worsened); collapse exact repeats to one visit, with a note."""
+    same_time = visits.duplicated(["subject_id", "years"], keep=False)
+    if not same_time.any():
+        return visits, []
+    repeated = visits[same_time]
+    by_time = repeated.groupby(["subject_id", "years"], sort=False)["edss"]
+    spread = by_time.transform("max") - by_time.transform("min")
+    conflict = spread > 1e-9
+    if conflict.any():
+        first = repeated[conflict].iloc[0]
+        both = repeated[(repeated["subject_id"] == first["subject_id"]) & (repeated["years"] == first["years"])]
+        shown = " and ".join(f"line {int(i) + 2} (edss {e:g})" for i, e in both["edss"].items())
+        others = repeated[conflict].groupby(["subject_id", "years"], sort=False).ngroups - 1
+        more = f"; {others} more subject-time pair(s) like it" if others else ""
+        raise CohortError(f"visits file {path}: subject '{first['subject_id']}' has two visits at "
+                          f"{first['years']:g} years with different EDSS: {shown}{more}. Keep one visit per "
+                          f"subject and time (which EDSS is right decides whether the subject worsened)")
+    extra = visits.duplicated(["subject_id", "years"], keep="first")
+    note = (f"visits: {int(extra.sum())} visit(s) in {path} repeat another visit of the same subject at "
+            f"the same time with the same EDSS (line(s) {line_numbers(extra)}); each is counted once")
+    return visits[~extra], [note]
 
 
 def derive_worsening(baseline_edss: pd.Series, visits: pd.DataFrame) -> pd.DataFrame:

@@ -21,16 +21,54 @@ from bagkit.errors import ImageError
 DEFAULT_SHAPE = (160, 192, 160)
 #: how far a voxel size may be from 1 mm before :func:`load_t1` refuses the scan
 VOXEL_TOLERANCE_MM = 0.2
+#: The most memory one scan's data may take once read (bytes): 512³ voxels of float32, 512 MiB.
+#: A 1 mm T1 is about 256³ (64 MiB as float32); a header claiming much more is refused before any
+#: data is read (a small .nii.gz can claim gigabytes). Raise it with the environment variable
+#: ``BAGKIT_MAX_IMAGE_MIB`` (MiB) or ``load_t1(..., max_bytes=)``.
+MAX_IMAGE_BYTES = 512 ** 3 * 4
 
 
-def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERANCE_MM) -> nib.Nifti1Image:
+def max_image_bytes() -> int:
+    """:data:`MAX_IMAGE_BYTES`, or ``BAGKIT_MAX_IMAGE_MIB`` MiB when that environment variable is set."""
+    value = os.environ.get("BAGKIT_MAX_IMAGE_MIB")
+    if not value:
+        return MAX_IMAGE_BYTES
+    try:
+        mib = float(value)
+    except ValueError:
+        raise ImageError(f"BAGKIT_MAX_IMAGE_MIB={value!r} is not a number of MiB") from None
+    if not mib > 0:
+        raise ImageError(f"BAGKIT_MAX_IMAGE_MIB={value!r} must be a positive number of MiB")
+    return int(mib * 2 ** 20)
+
+
+def check_image_size(image, path, max_bytes: int | None = None) -> None:
+    """Refuse an image whose header claims more data than ``max_bytes`` (default :func:`max_image_bytes`)
+    before its data is read: dimensions × the larger of float32 and the stored data type."""
+    limit = max_image_bytes() if max_bytes is None else int(max_bytes)
+    shape = tuple(int(n) for n in image.shape)
+    stored = np.dtype(image.get_data_dtype()).itemsize
+    needed = int(np.prod(shape, dtype=np.float64)) * max(4, stored)
+    if needed > limit:
+        raise ImageError(
+            f"{path}: the header claims {' × '.join(map(str, shape))} voxels of "
+            f"{np.dtype(image.get_data_dtype()).name}, {needed / 2 ** 30:.1f} GiB once read; bagkit reads "
+            f"scans up to {limit / 2 ** 20:.4g} MiB (a 1 mm T1 is about 256³ voxels, 64 MiB). Check that this "
+            f"is a single T1 scan; to read larger images set BAGKIT_MAX_IMAGE_MIB (MiB)."
+        )
+
+
+def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERANCE_MM,
+            max_bytes: int | None = None) -> nib.Nifti1Image:
     """Read a T1 NIfTI and check it against the input contract.
 
     Raises :class:`~bagkit.errors.ImageError` naming the file when it is missing,
     unreadable (corrupt or truncated), not 3-D (a 4-D image with one volume is
     accepted), has voxels further than ``voxel_tolerance`` mm from 1 mm (unless
     ``resample=True``: :func:`preprocess` then resamples it), or holds no brain
-    (all zero / not finite). Returns an in-memory image with float32 data.
+    (all zero / not finite), or when its header claims more than ``max_bytes`` of data
+    (:func:`max_image_bytes`, 512 MiB: 512³ float32), checked before any data is read.
+    Returns an in-memory image with float32 data.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,6 +80,7 @@ def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERAN
             f"{path}: not a readable NIfTI image ({type(error).__name__}: {error}); "
             f"expected a .nii or .nii.gz T1 scan."
         ) from error
+    check_image_size(image, path, max_bytes)
     try:
         data = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:
@@ -60,8 +99,10 @@ def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERAN
     if not resample and np.any(np.abs(zooms - 1.0) > voxel_tolerance):
         raise ImageError(
             f"{path}: voxel size {tuple(round(float(z), 3) for z in zooms)} mm is not 1 mm "
-            f"(tolerance ±{voxel_tolerance} mm); resample the scan to 1 mm, or ask for resampling "
-            f"(load_t1(..., resample=True))."
+            f"(tolerance ±{voxel_tolerance} mm). Resample it to 1 mm first; from the command line, with "
+            f"nibabel's tool (installed with bagkit): nib-conform --voxel-size 1 1 1 --out-shape 256 256 256 "
+            f"{path.name} {_conformed_name(path)} (FreeSurfer: mri_convert -vs 1 1 1; FSL: flirt -applyisoxfm 1), "
+            f"then give the resampled file in the scan column; from Python: load_t1(..., resample=True)."
         )
     finite = np.isfinite(data)
     if not finite.all():
@@ -73,6 +114,14 @@ def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERAN
     loaded = nib.Nifti1Image(data, image.affine, header)
     loaded.set_filename(str(path))
     return loaded
+
+
+def _conformed_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".nii.gz", ".nii"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)] + "_1mm" + suffix
+    return name + "_1mm.nii.gz"
 
 
 def _as_image(img) -> nib.spatialimages.SpatialImage:
@@ -172,6 +221,6 @@ def load_and_preprocess(path, shape: Sequence[int] = DEFAULT_SHAPE, resample: bo
 
 
 __all__ = [
-    "DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "load_t1", "preprocess", "resample_to_1mm", "crop_or_pad",
-    "load_and_preprocess",
+    "DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size", "load_t1",
+    "preprocess", "resample_to_1mm", "crop_or_pad", "load_and_preprocess",
 ]

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from bagkit.errors import ImageError
+from bagkit.imaging.images import check_image_size
 from bagkit.io.outputs import atomic_output, checked_output
 
 MIN_SHELL_VOXELS = 20
@@ -31,6 +32,10 @@ def _image(img, what: str):
             raise ImageError(f"{path}: {what} file not found.")
         try:
             loaded = nib.load(str(path))
+        except Exception as error:
+            raise ImageError(f"{path}: the {what} is not a readable NIfTI image ({error}).") from error
+        check_image_size(loaded, path)
+        try:
             np.asarray(loaded.dataobj)
         except Exception as error:
             raise ImageError(f"{path}: the {what} is not a readable NIfTI image ({error}).") from error

@@ -98,8 +98,8 @@ def figure2(cohort: Cohort, outcomes=None, regressions=None, axis_labels=None) -
         for j, g in enumerate(kms):
             ax = fig.add_subplot(grid[rows - 1, j])
             cut = g.roc.cutoff if g.roc is not None else None
-            title = g.group + (f" (cutoff {cut.rule}: sens {cut.sensitivity:.1%}, spec {cut.specificity:.1%})"
-                               if cut is not None else "")
+            title = g.group + (f" ({cut.rule_text('BAG')} vs not: sens {cut.sensitivity:.1%}, "
+                               f"spec {cut.specificity:.1%})" if cut is not None else "")
             km_axes(ax, g.km, title, max_time=horizon + 0.5)
             ax.set_title(next(letters), loc="left", fontweight="bold")
     for ax in fig.axes:
@@ -118,7 +118,8 @@ def roc_figure(outcomes) -> Figure:
     for i, (color, g) in enumerate(zip(palette, groups)):
         c = g.roc.curve
         ax.step(1 - c.specificities, c.sensitivities, where="post", color=color, ls=LINE_STYLES[i % len(LINE_STYLES)],
-                label=wrap(f"{g.group}: AUC {c.auc:.3f} ({c.ci_low:.3f}–{c.ci_high:.3f})", 34))
+                label=wrap(f"{g.group}: AUC {c.auc:.3f} ({c.ci_low:.3f}–{c.ci_high:.3f}), "
+                           f"{'higher' if c.direction == '<' else 'lower'} BAG = worse", 40))
         cut = g.roc.cutoff
         ax.plot(1 - cut.specificity, cut.sensitivity, MARKERS[i % len(MARKERS)], color=color, ms=5,
                 markeredgecolor="black", markeredgewidth=0.5)

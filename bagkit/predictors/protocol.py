@@ -1,18 +1,27 @@
-"""The brain-age predictor protocol, the plug-in registry and cohort-wide prediction.
+"""The brain-age predictor protocol: the base class every predictor subclasses.
 
 A predictor is sklearn-shaped (see ``docs/predictors.md``):
 
 - parameters only in ``__init__`` (stored unchanged, no work done there);
+  those that change how a prediction runs but not its numbers (device, threads,
+  progress bar, inference batch size) are named in ``runtime_params`` and left
+  out of :meth:`BrainAgePredictor.fingerprint`, the key of the prediction cache;
 - learned state in attributes ending ``_``;
-- ``fit(scans, ages)`` returns ``self``;
+- ``fit(scans, ages)`` returns ``self`` and starts with the shared input checks
+  (:meth:`BrainAgePredictor.validate_fit_input`);
 - ``predict(scans)`` returns a DataFrame with columns ``brain_age`` and
-  ``brain_age_sd``, indexed like the input;
-- ``save(path)`` and the classmethod ``load(path)``.
+  ``brain_age_sd``, indexed like the input; it is the one path to a prediction
+  (``predict_cohort`` calls it on batches of loaded scans);
+- ``check()`` raises :class:`~bagkit.errors.PredictorError` unless the predictor
+  can predict (valid parameters, weights or a fitted model that match what the
+  predictor expects, finite values); ``predict_cohort`` calls it once, before the batch;
+- ``save(path)`` and one loader for every predictor, the classmethod
+  ``load(path, **overrides)``: it reads the file (the subclass's ``_load``), applies
+  ``overrides`` with ``set_params`` and runs ``check()``.
 
-Predictors are found through the ``bagkit.predictors`` entry-point group, the same
-path a third party's predictor takes. Listing them never imports them (so listing
-never imports torch); :func:`get_predictor` imports the one asked for.
+:func:`bagkit.predictors.check_predictor` checks all of this on a predictor.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,16 +44,24 @@ class BrainAgePredictor:
     """Base class of every brain-age predictor.
 
     Subclasses set ``name`` and ``input_shape`` (a parameter or a class attribute),
-    implement :meth:`fit`, :meth:`predict_arrays` (a stack of preprocessed volumes
-    in, two 1-D arrays out) and, when they can be stored, :meth:`save` / :meth:`load`.
-    Everything else (accepting paths, images or arrays, keeping the input's index)
-    comes from this class.
+    implement :meth:`fit` (starting with :meth:`validate_fit_input`),
+    :meth:`predict_arrays` (a stack of preprocessed volumes in, two 1-D arrays out) or
+    :meth:`predict` itself, and, when they can be stored, :meth:`save` and the
+    classmethod ``_load(path)`` behind :meth:`load`. They extend :meth:`validate_params`
+    and :meth:`check` with their own parameters and state. Everything else (accepting
+    paths, images or arrays, keeping the input's index, the fingerprint) comes from here.
     """
 
     #: the registry name (entry-point name) of the predictor
     name: str = "predictor"
     #: default preprocessed shape; a subclass may also take it as a parameter
     input_shape: tuple[int, int, int] = (160, 192, 160)
+    #: ``__init__`` parameters that change how a prediction runs (device, threads, progress
+    #: bar, inference batch size, where checkpoints go) but never its numbers: left out of
+    #: :meth:`fingerprint`, so changing them keeps the prediction cache
+    runtime_params: frozenset[str] = frozenset()
+    #: the fewest training scans :meth:`fit` accepts
+    min_fit_scans: int = 2
 
     # ------------------------------------------------------------------ sklearn API
     @classmethod
@@ -60,13 +77,15 @@ class BrainAgePredictor:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self, **params) -> "BrainAgePredictor":
+        """Change parameters by name; an unknown name is a :class:`PredictorError`."""
         valid = set(self._param_names())
+        unknown = sorted(set(params) - valid)
+        if unknown:
+            raise PredictorError(
+                f"{type(self).__name__} ({self.name!r}) has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters are {', '.join(sorted(valid))}."
+            )
         for key, value in params.items():
-            if key not in valid:
-                raise PredictorError(
-                    f"{type(self).__name__} has no parameter {key!r}; its parameters are "
-                    f"{', '.join(sorted(valid))}."
-                )
             setattr(self, key, value)
         return self
 
@@ -74,6 +93,87 @@ class BrainAgePredictor:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
+    # ------------------------------------------------------------------ checks
+    def validate_params(self) -> None:
+        """Raise :class:`PredictorError` for a parameter value this predictor cannot use.
+
+        The base checks ``input_shape`` (three positive integers); subclasses extend it
+        (``super().validate_params()`` first) with their own parameters.
+        """
+        shape = getattr(self, "input_shape", type(self).input_shape)
+        if not _is_int_sequence(shape, 3) or min(int(s) for s in shape) < 1:
+            raise self.param_error("input_shape", shape, "three positive integers, e.g. [160, 192, 160]")
+
+    def check(self) -> None:
+        """Raise :class:`PredictorError` unless this predictor can predict.
+
+        The base validates the parameters; a subclass extends it to load and check its
+        weights or fitted state once (keys and shapes against what it expects, values
+        finite), naming the file and what was expected. ``predict_cohort`` calls it
+        before the batch, and :meth:`load` after reading a file, so that a predictor
+        that cannot predict is one clear error rather than one per scan.
+        """
+        self.validate_params()
+
+    def param_error(self, name: str, value, expected: str) -> PredictorError:
+        """The error for a bad parameter value (to raise): the predictor, the parameter,
+        what it was and what was expected."""
+        return PredictorError(
+            f"predictor {self.name!r}: parameter {name}={value!r} is not usable; expected {expected} "
+            f"(on the command line: --param {name}=VALUE)."
+        )
+
+    def _require_int(self, name: str, minimum: int = 0, allow_none: bool = False) -> None:
+        value = getattr(self, name)
+        if value is None and allow_none:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise self.param_error(name, value, f"an integer ≥ {minimum}" + (" or null" if allow_none else ""))
+
+    def _require_number(self, name: str, minimum: float | None = None, strict: bool = False,
+                        maximum: float | None = None) -> None:
+        value = getattr(self, name)
+        ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+            and np.isfinite(value)
+        if ok and minimum is not None:
+            ok = value > minimum if strict else value >= minimum
+        if ok and maximum is not None:
+            ok = value <= maximum
+        if not ok:
+            bounds = "" if minimum is None else f" {'>' if strict else '≥'} {minimum:g}"
+            bounds += "" if maximum is None else f" and ≤ {maximum:g}"
+            raise self.param_error(name, value, f"a finite number{bounds}")
+
+    def _require_choice(self, name: str, choices) -> None:
+        value = getattr(self, name)
+        if value not in tuple(choices):
+            raise self.param_error(name, value, "one of " + ", ".join(repr(c) for c in choices))
+
+    def validate_fit_input(self, scans, ages) -> tuple[list, np.ndarray]:
+        """The shared checks at the start of every ``fit``: one finite age per scan and at least
+        ``min_fit_scans`` scans. Returns the scans as a list and the ages as a float array."""
+        items = list(scans.values) if isinstance(scans, pd.Series) else list(scans)
+        try:
+            ages = np.asarray(ages, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise PredictorError(f"fit: the ages must be numbers (years); {error}.") from error
+        if ages.ndim != 1:
+            raise PredictorError(f"fit: the ages must be one number per scan, not an array of shape {ages.shape}.")
+        if len(items) != len(ages):
+            raise PredictorError(f"fit got {len(items)} scans but {len(ages)} ages; give one age per scan.")
+        if not np.all(np.isfinite(ages)):
+            bad = [int(i) for i in np.flatnonzero(~np.isfinite(ages))[:5]]
+            raise PredictorError(
+                f"fit: {int((~np.isfinite(ages)).sum())} age(s) are missing or not finite (positions {bad}); "
+                f"drop those subjects first."
+            )
+        if len(items) < int(self.min_fit_scans):
+            raise PredictorError(
+                f"fit needs at least {int(self.min_fit_scans)} scans to train {self.name!r}; got {len(items)}."
+            )
+        return items, ages
+
+    # ------------------------------------------------------------------ fit / predict
     def fit(self, scans, ages) -> "BrainAgePredictor":
         raise PredictorError(
             f"predictor {self.name!r} cannot be trained here; load it with its weights instead."
@@ -81,7 +181,7 @@ class BrainAgePredictor:
 
     def predict_arrays(self, volumes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict from a stack ``(n, *input_shape)`` of preprocessed float32 volumes."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} implements neither predict_arrays nor predict")
 
     def predict(self, scans) -> pd.DataFrame:
         """Brain age and its SD per scan, indexed like ``scans``.
@@ -100,12 +200,45 @@ class BrainAgePredictor:
             index=index,
         )
 
+    # ------------------------------------------------------------------ persistence
     def save(self, path) -> Path:
         raise PredictorError(f"predictor {self.name!r} does not support saving.")
 
     @classmethod
-    def load(cls, path) -> "BrainAgePredictor":
-        raise PredictorError(f"predictor {cls.name!r} does not support loading.")
+    def model_path(cls, path) -> Path:
+        """The file :meth:`save` writes when asked for ``path`` (override it when ``save`` adds a
+        suffix): ``bagkit train`` checks that file before training, so none is overwritten unasked."""
+        return Path(path)
+
+    @classmethod
+    def load(cls, path, **overrides) -> "BrainAgePredictor":
+        """A predictor from a file written by :meth:`save` (or the predictor's own weights format).
+
+        The one loader of every predictor: ``overrides`` are parameters set after reading
+        (e.g. ``device="cpu"``, ``age_range=(42, 82)``; an unknown name is an error), then
+        :meth:`check` runs, so a file that cannot predict is refused here, naming it.
+        Subclasses implement the classmethod ``_load(path)`` and keep this signature.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise PredictorError(f"{path}: {cls.name} model file not found.")
+        if path.stat().st_size == 0:
+            raise PredictorError(
+                f"{path}: the file is empty; expected a {cls.name} model (a file written by `bagkit train` "
+                f"or the predictor's save())."
+            )
+        predictor = cls._load(path)
+        try:
+            predictor.set_params(**overrides)
+            predictor.check()
+        except PredictorError as error:
+            message = str(error)
+            raise PredictorError(message if str(path) in message else f"{path}: {message}") from error
+        return predictor
+
+    @classmethod
+    def _load(cls, path: Path) -> "BrainAgePredictor":
+        raise PredictorError(f"predictor {cls.name!r} does not support loading a model file ({path}).")
 
     # ------------------------------------------------------------------ input
     def load_scan(self, scan) -> np.ndarray:
@@ -134,22 +267,38 @@ class BrainAgePredictor:
         return np.stack([self.load_scan(item) for item in items])
 
     # ------------------------------------------------------------------ identity
+    def learned_state(self) -> dict[str, Any]:
+        """The learned attributes (public, ending ``_``) that :meth:`fingerprint` hashes.
+        A subclass drops what is not learned (e.g. a precision chosen at run time)."""
+        return {key: value for key, value in vars(self).items() if key.endswith("_") and not key.startswith("_")}
+
     def fingerprint(self) -> str:
-        """A hash of what determines this predictor's output: its class, its
-        parameters (files named by a parameter are hashed by content) and its
+        """A hash of what determines this predictor's output: its class, its parameters
+        except ``runtime_params`` (files named by a parameter are hashed by content) and its
         learned state. Predictions are cached under it."""
         digest = hashlib.sha256()
         digest.update(f"{type(self).__module__}.{type(self).__qualname__}".encode())
+        runtime = set(self.runtime_params)
         for key, value in sorted(self.get_params().items()):
+            if key in runtime:
+                continue
             digest.update(key.encode())
             if isinstance(value, (str, os.PathLike)) and str(value) and Path(value).is_file():
                 digest.update(file_hash(value).encode())
             else:
                 digest.update(repr(value).encode())
-        for key in sorted(vars(self)):
-            if key.endswith("_") and not key.startswith("_"):
-                _update_digest(digest, getattr(self, key))
+        for key, value in sorted(self.learned_state().items()):
+            digest.update(key.encode())
+            _update_digest(digest, value)
         return digest.hexdigest()
+
+
+def _is_int_sequence(value, length: int | None = None) -> bool:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        return False
+    if length is not None and len(value) != length:
+        return False
+    return all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
 
 
 def _update_digest(digest, value) -> None:

@@ -58,11 +58,8 @@ def available_predictors() -> dict[str, metadata.EntryPoint]:
 available_predictors.cache_clear = _registered.cache_clear  # type: ignore[attr-defined]
 
 
-def get_predictor(name: str, **params) -> BrainAgePredictor:
-    """Import the predictor registered as ``name`` and instantiate it with ``params``.
-
-    ``bagkit.get_predictor("sfcn", weights="run_20190719_00_epoch_best_mae.p", age_range=(42, 82))``
-    """
+def predictor_class(name: str) -> type[BrainAgePredictor]:
+    """The class registered as ``name`` (imports that plug-in, and only it)."""
     registered = available_predictors()
     if name not in registered:
         installed = ", ".join(sorted(registered)) or "none"
@@ -84,10 +81,33 @@ def get_predictor(name: str, **params) -> BrainAgePredictor:
             f"the predictor plug-in {name!r} points at {entry.value}, which is not a predictor class "
             f"(expected a BrainAgePredictor subclass with fit/predict)."
         )
+    return cls
+
+
+def get_predictor(name: str, **params) -> BrainAgePredictor:
+    """Import the predictor registered as ``name`` and instantiate it with ``params``.
+
+    ``bagkit.get_predictor("sfcn", weights="run_20190719_00_epoch_best_mae.p", age_range=(42, 82))``
+    """
+    cls = predictor_class(name)
+    valid = set(cls._param_names()) if hasattr(cls, "_param_names") else None
+    unknown = sorted(set(params) - valid) if valid is not None else []
+    if unknown:
+        raise PredictorError(
+            f"predictor {name!r} does not accept these options: it has no parameter "
+            f"{', '.join(map(repr, unknown))}; its parameters are "
+            f"{', '.join(sorted(valid))}."
+        )
     try:
         return cls(**params)
     except TypeError as error:
         raise PredictorError(f"predictor {name!r} does not accept these options: {error}") from error
+
+
+def load_predictor(name: str, path, **overrides) -> BrainAgePredictor:
+    """The predictor registered as ``name``, loaded from a model file with its one loader,
+    ``load(path, **overrides)`` (which checks it can predict; errors name the file)."""
+    return predictor_class(name).load(path, **overrides)
 
 
 def resolve_predictor(predictor) -> BrainAgePredictor:

@@ -10,18 +10,20 @@ Figures are drawn once and embedded in every format.
 from __future__ import annotations
 
 import csv
-import os
 import shutil
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bagkit.errors import BagkitError, OutputExistsError
+from bagkit.errors import BagkitError
+from bagkit.io.outputs import output_folder
+from bagkit.io.tables import spreadsheet_safe, spreadsheet_safe_frame
 from bagkit.report import matching as matching_section
 from bagkit.report import outcomes as outcomes_section
 from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
+from bagkit.report import qc as qc_section
 from bagkit.report import table1 as table1_section
 from bagkit.report.tables import Document, csv_rows, figures_of, tables_of
 
@@ -33,6 +35,7 @@ SECTIONS: list[tuple[str, object]] = [
     ("Table 2", matching_section),
     ("Outcomes", outcomes_section),
     ("Brain-age model", predictors_section),
+    ("Preprocessing QC", qc_section),
 ]
 FORMATS = ("pdf", "docx", "html")
 
@@ -85,36 +88,37 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
     """Write the report (``formats``: any of pdf, docx, html), tables/*.csv, table1.csv, results.csv
     and figures/*.png into ``out``, atomically.
 
-    Everything is written into a fresh sibling folder first and moved into place at the end, so a
-    failure leaves any earlier ``out`` untouched. An existing ``out`` is replaced only with
-    ``force=True``, and never when an input file lies inside it.
+    Everything is written into a hidden sibling folder first and swapped into place at the end
+    (:func:`bagkit.io.outputs.output_folder`), so a failure or an interrupt leaves any earlier
+    ``out`` untouched. An existing ``out`` is replaced only with ``force=True`` and only when
+    bagkit wrote it (its ``.bagkit-output`` marker lists everything in it, unchanged); never the
+    current folder or one holding it, never a folder with an input inside. Text cells of the
+    CSVs are escaped against spreadsheet formulas (:func:`bagkit.io.tables.spreadsheet_safe`).
     """
+    from bagkit.report.figures import FigureStore
+
     formats = check_formats(formats)
     say = progress or (lambda message: None)
     out = Path(out)
-    if out.exists():
-        if not force:
-            raise OutputExistsError(f"output folder {out} already exists; choose another with -o, or "
-                                    f"replace it with --force")
-        if not out.is_dir():
-            raise OutputExistsError(f"{out} exists and is not a folder; refusing to replace it")
-        resolved = out.resolve()
-        inside = [p for p in _inputs(results) if resolved in p.parents]
-        if inside:
-            raise OutputExistsError(f"refusing to replace {out}: it holds the input {inside[0]}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        from bagkit.report.figures import FigureStore
+    cohort = results.cohort
+    if "pdf" in formats:
+        from bagkit.report.layout import unsupported_text
 
+        for sentence in unsupported_text([*cohort.groups, cohort.control or ""]):
+            warnings.warn(sentence, stacklevel=2)
+    notes: list[str] = []
+    with output_folder(out, inputs=_inputs(results), force=force, written_by=f"bagkit {_version()}",
+                       notes=notes) as staging:
+        for note in notes:  # what killed runs had left beside out
+            warnings.warn(note, stacklevel=2)
         say("report: tables")
         doc = document(results)
         store = FigureStore()
-        results.tidy().to_csv(staging / "results.csv", index=False, float_format="%.17g")
+        spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
         (staging / "tables").mkdir()
         for table in tables_of(doc):
             with open(staging / "tables" / f"{table.name}.csv", "w", newline="", encoding="utf-8") as handle:
-                csv.writer(handle).writerows(csv_rows(table))
+                csv.writer(handle).writerows([[spreadsheet_safe(v) for v in row] for row in csv_rows(table)])
         shutil.copyfile(staging / "tables" / "table1.csv", staging / "table1.csv")
         say("report: figures")
         (staging / "figures").mkdir()
@@ -135,18 +139,17 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
 
             say("report: HTML")
             build_html(doc, staging / "report.html", store)
-        if out.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, trash / out.name)
-            os.replace(staging, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     figures = tuple(sorted((out / "figures").glob("*.png")))
     tables = tuple(sorted((out / "tables").glob("*.csv")))
     return Written(out, out / "report.pdf" if "pdf" in formats else None, out / "results.csv",
                    out / "table1.csv", figures, out / "report.docx" if "docx" in formats else None,
                    out / "report.html" if "html" in formats else None, tables)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bagkit")
+    except PackageNotFoundError:
+        return "(version unknown)"

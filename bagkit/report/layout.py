@@ -155,3 +155,25 @@ def words_broken(table, layout: TableLayout) -> list[tuple[int, int, str]]:
                 if text_width(word, layout.font_size, header) > room:
                     out.append((r, c, word))
     return out
+
+
+def unsupported_text(texts) -> list[str]:
+    """One sentence per piece of user text the PDF cannot show as written: characters the font
+    (DejaVu Sans) has no glyph for are drawn as empty boxes, and right-to-left scripts (Hebrew,
+    Arabic, ...) are drawn left to right, letter by letter, without Arabic joining — reportlab
+    does no bidirectional layout or shaping. The CSVs keep such text exactly."""
+    import unicodedata
+
+    regular, _ = fonts()
+    glyphs = pdfmetrics.getFont(regular).face.charToGlyph
+    sentences = []
+    for text in dict.fromkeys(str(t) for t in texts):
+        missing = sorted({ch for ch in text if ord(ch) not in glyphs and not ch.isspace()
+                          and unicodedata.category(ch)[0] != "C"})
+        if missing:
+            sentences.append(f"the PDF font has no glyph for {' '.join(missing)} (in {text!r}): drawn as "
+                             f"boxes in report.pdf; the CSVs keep the text exactly")
+        if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):
+            sentences.append(f"{text!r} is right-to-left text: report.pdf draws it left to right (letters "
+                             f"in reverse reading order, Arabic unjoined); the CSVs keep it exactly")
+    return sentences

@@ -158,6 +158,29 @@ def balance_rows(matching) -> tuple[list[list[str]], bool]:
     return rows, flagged
 
 
+def _test_note(table2) -> str:
+    comparison = table2.difference("bag")
+    welch = comparison is not None and comparison.method.startswith("Welch")
+    return (f"Mean difference with its 95% CI and p from {'Welch' if welch else 'Student'}'s t-test on the "
+            f"matched subjects (R: t.test(var.equal = {'FALSE' if welch else 'TRUE'})), each matched subject "
+            f"counted once.")
+
+
+def _effect_table(table2, name: str, title: str) -> Table:
+    """The matched-set BAG effect by regression with pair-clustered SEs (MatchIt's guidance)."""
+    rows = []
+    for effect in table2.effects:
+        rows.append([effect.formula, f"{_signed(effect.estimate)} ({_signed(effect.ci_low)} to "
+                                     f"{_signed(effect.ci_high)})", f"{effect.se:.2f}", fmt.p_value(effect.p),
+                     f"{effect.n} ({effect.clusters})"])
+    return Table.of(f"{name}_effect", f"{title}: BAG difference on the matched set by regression with pair-clustered "
+                    f"standard errors", [["Model", "Estimate (95% CI)", "Cluster-robust SE", "p", "n (pairs)"]], rows,
+                    ["R: fit <- lm(bag ~ group [+ matching covariates], data = match.data(m), weights = weights); "
+                     "lmtest::coeftest(fit, vcov. = sandwich::vcovCL(fit, cluster = ~subclass)) and "
+                     "lmtest::coefci, as MatchIt's guidance on estimating effects after matching; t with the "
+                     "residual degrees of freedom."])
+
+
 def matching_blocks(table2, name: str, title: str, caption: str, figure_name: str) -> list:
     """One matching: Table 2 (or Supplementary Table 4), the difference, description, counts, balance, love plot."""
     matching = table2.matching
@@ -166,11 +189,11 @@ def matching_blocks(table2, name: str, title: str, caption: str, figure_name: st
     difference = _difference_rows(table2)
     if len(difference) > 1:
         sentence = difference_sentence(table2)
-        notes = ([sentence] if sentence else []) + [
-            "Mean difference with its 95% CI and p from Student's t-test on the matched subjects "
-            "(R: t.test(var.equal = TRUE)), each matched subject counted once."]
+        notes = ([sentence] if sentence else []) + [_test_note(table2)]
         out.append(Table.of(f"{name}_difference", f"{title}: difference between the matched groups ({a} − {b})",
                             difference[:1], difference[1:], notes))
+    if table2.effects:
+        out.append(_effect_table(table2, name, title))
     out.append(Text(describe(matching), "body"))
     counts = counts_rows(matching)
     notes = []

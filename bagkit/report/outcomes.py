@@ -84,7 +84,7 @@ def cutoff_table(outcomes) -> list:
     groups = [g for g in outcomes.groups if g.roc is not None]
     if not groups:
         return []
-    rows = [["Group", "N (events)", "AUC (95% CI)", "Rule", "Cutoff, BAG >", "Sensitivity", "Specificity",
+    rows = [["Group", "N (events)", "AUC (95% CI)", "Rule", "Positive when", "Sensitivity", "Specificity",
              "Median time, above (95% CI)", "Median time, below (95% CI)", "Log-rank p"]]
     for g in groups:
         c = g.roc.curve
@@ -93,7 +93,7 @@ def cutoff_table(outcomes) -> list:
             km = g.km if chosen else None
             above = km.curve("above") if km is not None and any(k.label == "above" for k in km.curves) else None
             below = km.curve("below") if km is not None and any(k.label == "below" for k in km.curves) else None
-            threshold = f"{cut.threshold:.1f}"
+            threshold = cut.rule_text("BAG")
             if cut.ci_low is not None:
                 threshold += f" ({cut.ci_low:.1f}, {cut.ci_high:.1f})"
             rows.append([g.group, f"{g.n_followup} ({g.events})",
@@ -106,10 +106,27 @@ def cutoff_table(outcomes) -> list:
                          fmt.p_value(km.logrank_p) if km is not None else "-"])
     return [Table.of("cutoffs", "Cutoffs of BAG for EDSS worsening (ROC) and time to worsening above vs below "
                      "the cutoff", rows[:1], rows[1:],
-                     ["AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
-                      "(pROC). * the rule used for the Kaplan–Meier strata. Median time to worsening in years "
+                     [_direction_note(groups),
+                      "AUC with DeLong 95% CI (R: pROC ci.auc); thresholds are midpoints between observed values "
+                      "(pROC). * the rule used for the Kaplan–Meier strata; 'above' the cutoff means positive "
+                      "(the comparison in 'Positive when'). Median time to worsening in years "
                       "(Kaplan–Meier, R survfit's default log-transformed CI; NR: not reached); log-rank test "
                       "(R: survdiff)."])]
+
+
+def _direction_note(groups) -> str:
+    """The ROC direction in words, per group where it differs (R: pROC roc(direction = ...))."""
+    from bagkit.stats.cutoffs import direction_words
+
+    said = {}
+    for g in groups:
+        words = direction_words(g.roc.curve.direction, event="EDSS worsening")
+        how = ("chosen by pROC's direction = \"auto\" from the group medians" if g.roc.requested_direction == "auto"
+               else f"stated in advance (pROC direction = \"{g.roc.curve.direction}\")")
+        said.setdefault(f"{words[0].upper()}{words[1:]}, {how}", []).append(g.group)
+    if len(said) == 1:
+        return f"ROC direction: {next(iter(said))}."
+    return "ROC direction: " + "; ".join(f"{', '.join(v)}: {k}" for k, v in said.items()) + "."
 
 
 def regression_tables(regressions) -> list:
@@ -131,7 +148,10 @@ def regression_tables(regressions) -> list:
             rows.append([s.subset, c.contrast,
                          f"{s.mean[0]:.1f} ± {s.sd[0]:.1f} ({s.n[0]})", f"{s.mean[1]:.1f} ± {s.sd[1]:.1f} ({s.n[1]})",
                          f"{c.diff:.1f} ({c.ci_low:.1f}, {c.ci_high:.1f})", fmt.p_value(c.p)])
-        out.append(Table.of("subgroups", "BAG in subgroups (Student's t-test; R: t.test(var.equal = TRUE))",
+        welch = regressions.subgroups[0].comparison.method.startswith("Welch")
+        out.append(Table.of("subgroups", "BAG in subgroups (" + ("Welch's t-test; R: t.test(var.equal = FALSE))"
+                                                                 if welch else
+                                                                 "Student's t-test; R: t.test(var.equal = TRUE))"),
                             rows[:1], rows[1:]))
     if regressions.centers:
         rows = [["Subset", "Test", "Centers", "n", "F (df)", "p"]]
@@ -162,11 +182,22 @@ def blocks(results) -> list:
     cohort = results.cohort
     out: list = [Text("Outcomes: cutoffs, time to EDSS worsening and Cox models", "heading")]
     if outcomes is not None:
-        out += table3(outcomes, cohort) + cutoff_table(outcomes)
+        out += table3(outcomes, cohort)
+        if _has_forest(outcomes):
+            from bagkit.plots.forest import forest_figure
+
+            out.append(Figure("forest", "Figure. Forest plot of Table 3: hazard ratio with its 95% CI per covariate, "
+                                        "univariable (circles) and multivariable (squares), per group; dashed line "
+                                        "at HR = 1. The same Cox models as Table 3 (R: exp(coef(fit)), "
+                                        "exp(confint(fit)) of coxph(..., ties = \"efron\")).",
+                              lambda: forest_figure(outcomes)))
+        out += cutoff_table(outcomes)
     if figure2_panels(cohort, outcomes):
         out.append(Figure("figure2", _figure2_caption(outcomes), lambda: figure2(cohort, outcomes, regressions)))
     if outcomes is not None and any(g.roc is not None for g in outcomes.groups):
-        out.append(Figure("roc", "ROC curves of BAG for EDSS worsening (dot: the cutoff used).",
+        rocs = [g for g in outcomes.groups if g.roc is not None]
+        out.append(Figure("roc", "ROC curves of BAG for EDSS worsening (dot: the cutoff used). "
+                          + _direction_note(rocs),
                           lambda: roc_figure(outcomes), width=0.5))
     if regressions is not None:
         out += regression_tables(regressions)
@@ -175,6 +206,17 @@ def blocks(results) -> list:
     if notes:
         out += [Text("Notes on these analyses", "caption")] + [Text(f"• {n}", "note") for n in notes]
     return out
+
+
+def _has_forest(outcomes) -> bool:
+    """Whether the forest plot has anything to draw (it raises ValueError when not)."""
+    import numpy as np
+
+    from bagkit.plots.forest import forest_rows
+
+    rows = forest_rows(outcomes)
+    finite = np.isfinite(rows[["hr", "ci_low", "ci_high"]].to_numpy(dtype=float)).all(axis=1) & (rows["ci_low"] > 0)
+    return bool(finite.any())
 
 
 def figure2(cohort, outcomes, regressions):

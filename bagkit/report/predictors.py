@@ -17,7 +17,7 @@ def _signed(value, decimals: int = 2) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.{decimals}f}"
 
 
-def performance_table(model, label) -> list:
+def performance_table(model, label, corrected: bool = False) -> list:
     p = model.performance
     if p is None:
         return []
@@ -31,7 +31,33 @@ def performance_table(model, label) -> list:
                      rows[:1], rows[1:],
                      ["Error = predicted brain age − chronological age (the controls' BAG); MAE = mean |error| "
                       "(R: mean(abs(e)), by center tapply(abs(e), center, mean)); r and p from R's cor.test. "
-                      "Age-bias correction, if any, was applied before bagkit read the table."])]
+                      + ("These are the uncorrected predictions; the age-bias correction and the controls' accuracy "
+                         "after it follow." if corrected else
+                         "bagkit applied no age-bias correction (--bias-correction none); any correction was applied "
+                         "before bagkit read the table.")])]
+
+
+def bias_section(summary) -> list:
+    """The age-bias correction: its fit and the controls' accuracy before and after (R: lm)."""
+    if summary is None:
+        return []
+    formula = ("brain_age = a·age + b; corrected brain age = (brain_age − b)/a" if summary.method == "linear"
+               else "BAG = α·age + β; corrected BAG = BAG − (α·age + β)")
+    where = ("a separate calibration table" if summary.fitted_on == "calibration"
+             else f"the {summary.n} controls")
+    rows = []
+    for key, name, decimals in (("mae", "MAE, yr", 2), ("mean_bag", "Mean BAG, yr", 2),
+                                ("r", "Pearson r (brain age, age)", 3), ("r_bag_age", "Pearson r (BAG, age)", 3)):
+        rows.append([name, fmt.number(summary.before.get(key), decimals), fmt.number(summary.after.get(key), decimals)])
+    return [Table.of("bias_correction", f"Age-bias correction ({summary.method}): slope {summary.slope:.4f}, "
+                     f"intercept {summary.intercept:.3f}, fitted on {where}; every analysis uses the corrected BAG",
+                     [["", "Before correction", "After correction"]], rows,
+                     [f"{formula}; slope and intercept from R's lm on {where} (Cole et al. 2018 / de Lange et al. "
+                      f"2019 for 'linear', Smith et al. 2019 / Beheshti et al. 2019 for 'bag'). The controls' own "
+                      f"corrected values come from {summary.controls_values}: applied back to the controls it was "
+                      f"fitted on, the correction would make their mean BAG 0 and its correlation with age 0 by "
+                      f"construction (de Lange & Cole 2020). Controls: {summary.control or 'none'}, "
+                      f"n = {summary.n_controls}; MAE and r as above (R: mean(abs(e)), cor.test)."])]
 
 
 def sd_section(results, model) -> list:
@@ -120,7 +146,8 @@ def blocks(results) -> list:
         return []
     label = model.control or "controls"
     out: list = [Text("Brain-age model", "heading")]
-    for part in (performance_table(model, label), sd_section(results, model), filled_section(model),
+    for part in (performance_table(model, label, results.bias_correction is not None),
+                 bias_section(results.bias_correction), sd_section(results, model), filled_section(model),
                  comparison_section(model, label)):
         out += part
     if model.notes:

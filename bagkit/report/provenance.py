@@ -30,7 +30,8 @@ def options(results) -> list[tuple[str, str]]:
         ("Control group", str(cohort.control) if cohort.control else "none (--no-control)"),
         ("Groups, in order", _join(cohort.groups)),
         ("Matched groups", groups),
-        ("Matching covariates", _join(o.match_covariates)),
+        ("Matching covariates", _join(o.covariates_to_match) + ("" if o.match_covariates is not None
+                                                                  else " (default)")),
         ("Matching", f"nearest neighbour on a logistic propensity score, ratio 1:{o.match_ratio}, "
                      f"caliper {o.match_caliper if o.match_caliper is not None else 'none'}, "
                      f"replacement {_on_or_off(o.match_replace)}, exact on {_join(o.match_exact)}, "

@@ -46,9 +46,33 @@ def group_table(table, name: str, caption: str, footnotes: list[str]) -> Table:
     return Table.of(name, caption, [rows[0]], body, notes, section_rows=sections)
 
 
+def age_adjusted(adjusted, corrected: bool) -> list:
+    """BAG between groups by lm(bag ~ group) beside lm(bag ~ group + age)."""
+    if adjusted is None or not adjusted.effects:
+        return []
+    pairs = list(dict.fromkeys(e.groups for e in adjusted.effects))
+    rows = []
+    for pair in pairs:
+        cells = [f"{pair[0]} − {pair[1]}"]
+        for adjust in ((), ("age",)):
+            effect = next((e for e in adjusted.effects if e.groups == pair and e.adjusted_for == adjust), None)
+            cells += (["-", "-"] if effect is None else
+                      [f"{effect.estimate:+.2f} ({effect.ci_low:+.2f} to {effect.ci_high:+.2f})",
+                       fmt.p_value(effect.p)])
+        rows.append(cells)
+    what = "bias-corrected BAG" if corrected else "BAG"
+    return [Table.of("bag_age_adjusted", f"Difference in {what} between groups, unadjusted and adjusted for age at "
+                     f"scan", [["Comparison", "Unadjusted: difference (95% CI)", "p",
+                                "Adjusted for age: difference (95% CI)", "p"]], rows,
+                     ["R: lm(bag ~ group) and lm(bag ~ group + age) on the subjects of the two groups; the group "
+                      "coefficient with its t-test p and confint() 95% CI. Age is a covariate whatever the "
+                      "correction, as Le et al. (2018) recommend for BAG group comparisons."])]
+
+
 def blocks(results) -> list:
-    out = [group_table(results.table1, "table1", CAPTION, [FOOTNOTE])]
     cohort = results.cohort
+    out = [group_table(results.table1, "table1", CAPTION, [FOOTNOTE])]
+    out += age_adjusted(results.age_adjusted, cohort.bias_corrected)
     if cohort.has("brain_age"):
         from bagkit.plots.cohort import figure1
 

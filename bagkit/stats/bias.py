@@ -16,6 +16,17 @@ In the controls regress the gap on age, ``BAG = α·age + β``; the corrected BA
 
 Fitting on patients would remove the very effect under study, so it is refused
 unless ``allow_patients=True`` is passed on purpose.
+
+The controls' own corrected values: a correction fitted on the controls and applied back to
+them makes their mean corrected BAG zero (method ``bag``) and their corrected BAG uncorrelated
+with age *by construction*, so their numbers would say nothing about the model. de Lange & Cole
+(2020, NeuroImage: Clinical 26:102229) stress that the correction must be estimated on data
+independent of the subjects it is evaluated on; :func:`cross_fitted_bag` does that within the
+cohort by k-fold cross-fitting (each control is corrected by the fit on the other folds), and a
+separate calibration sample (a table of healthy subjects' age and brain age) does it outside.
+Le et al. (2018, Front. Psychiatry 9:317) add that group comparisons of BAG should include age
+as a covariate whatever the correction: bagkit reports ``lm(bag ~ group + age)`` beside the
+unadjusted comparison.
 """
 from __future__ import annotations
 
@@ -124,6 +135,44 @@ class AgeBiasCorrection:
         ])
 
 
+DEFAULT_FOLDS = 10
+
+
+def cross_fitting_folds(n: int, folds: int = DEFAULT_FOLDS, seed: int = 0) -> np.ndarray:
+    """The fold (0..k−1) of each of ``n`` subjects: a seeded random permutation cut into ``k =
+    min(folds, n)`` nearly equal parts."""
+    folds = min(int(folds), n)
+    fold = np.empty(n, dtype=int)
+    for k, members in enumerate(np.array_split(np.random.default_rng(seed).permutation(n), folds)):
+        fold[members] = k
+    return fold
+
+
+def cross_fitted_bag(age, brain_age, method: str = "linear", folds: int = DEFAULT_FOLDS,
+                     seed: int = 0) -> np.ndarray:
+    """Each control's corrected BAG from a correction fitted on the *other* folds (k-fold cross-fitting).
+
+    The controls are split into ``folds`` seeded random folds of (nearly) equal size (at most one
+    per control; each fold must leave at least 3 controls to fit on). Subjects without age or
+    brain age get NaN.
+    """
+    age, brain_age = np.asarray(age, dtype=float), np.asarray(brain_age, dtype=float)
+    known = np.flatnonzero(np.isfinite(age) & np.isfinite(brain_age))
+    folds = int(folds)
+    if folds < 2:
+        raise AnalysisError(f"cross-fitting needs at least 2 folds; got {folds}")
+    if len(known) < 4:
+        raise AnalysisError(f"cross-fitting the age-bias correction needs at least 4 controls with age and "
+                            f"brain age; got {len(known)}")
+    fold = cross_fitting_folds(len(known), folds, seed)
+    out = np.full(age.shape, np.nan)
+    for k in range(fold.max() + 1):
+        held_out, train = known[fold == k], known[fold != k]
+        fit = AgeBiasCorrection.fit(age[train], brain_age[train], method=method)
+        out[held_out] = fit.corrected_bag(age[held_out], brain_age[held_out])
+    return out
+
+
 def fit_bias_correction(frame: pd.DataFrame, control: str = "HC", method: str = "linear",
                         group: str = "group", age: str = "age", brain_age: str = "brain_age",
                         allow_patients: bool = False) -> AgeBiasCorrection:
@@ -145,4 +194,5 @@ def fit_bias_correction(frame: pd.DataFrame, control: str = "HC", method: str = 
                                  method=method)
 
 
-__all__ = ["METHODS", "AgeBiasCorrection", "fit_bias_correction"]
+__all__ = ["METHODS", "DEFAULT_FOLDS", "AgeBiasCorrection", "cross_fitting_folds", "cross_fitted_bag",
+           "fit_bias_correction"]

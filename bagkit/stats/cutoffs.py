@@ -3,9 +3,14 @@
 Everything follows R's pROC (1.18), which the tests compare against:
 
 =====================================  ==================================================================
-``roc_curve(marker, event)``           ``roc(event, marker)`` with ``direction = "auto"``: controls are the
-                                       subjects without the event; ``"<"`` (higher marker → event) when
-                                       ``median(controls) <= median(cases)``, else ``">"``
+``roc_curve(marker, event, d)``        ``roc(event, marker, direction = d)``: controls are the subjects
+                                       without the event; ``"<"``: a higher marker marks the event
+                                       (positive when marker > threshold), ``">"``: a lower one;
+                                       ``"auto"`` picks ``"<"`` when ``median(controls) <= median(cases)``,
+                                       else ``">"``. :func:`roc_analysis` defaults to ``"<"`` (the
+                                       study's hypothesis, higher BAG → worsening): pROC's documentation
+                                       warns that ``"auto"`` biases the AUC upwards, and its maintainer
+                                       advises setting the direction whenever it is known (pROC #128)
 thresholds                             ``-Inf``, the midpoints between consecutive sorted distinct marker
                                        values, ``Inf`` (pROC's convention); for ``"<"`` a subject is
                                        called positive when marker > threshold
@@ -33,10 +38,19 @@ from scipy import stats
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
 
-__all__ = ["RULES", "RocCurve", "Cutoff", "RocAnalysis", "roc_curve", "delong_ci", "find_cutoff",
+__all__ = ["RULES", "DIRECTIONS", "direction_words", "RocCurve", "Cutoff", "RocAnalysis", "roc_curve", "delong_ci", "find_cutoff",
            "bootstrap_cutoff", "roc_analysis"]
 
 RULES = ("spec80", "youden")
+# The user's words for the ROC direction -> pROC's ``direction`` argument.
+DIRECTIONS = {"higher": "<", "lower": ">", "auto": "auto"}
+
+
+def direction_words(direction: str, marker: str = "BAG", event: str = "the event") -> str:
+    """pROC's ``"<"`` / ``">"`` said in words: "higher BAG marks the event"."""
+    if direction not in ("<", ">"):
+        raise AnalysisError(f"ROC direction must be '<' or '>' once fitted; got {direction!r}")
+    return f"{'higher' if direction == '<' else 'lower'} {marker} marks {event}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +93,15 @@ class Cutoff:
     ci_high: float | None = None
     n_bootstrap: int = 0
 
+    @property
+    def comparison(self) -> str:
+        """The comparison that makes a subject positive: ``">"`` for direction ``"<"``, else ``"<"``."""
+        return ">" if self.direction == "<" else "<"
+
+    def rule_text(self, marker: str = "BAG", decimals: int = 1) -> str:
+        """The cutoff as a reader applies it: ``"BAG > 6.1"`` (or ``"BAG < -2.0"``)."""
+        return f"{marker} {self.comparison} {self.threshold:.{decimals}f}"
+
     def positive(self, marker) -> np.ndarray:
         """True where the marker is on the event side of the cutoff (above it for ``"<"``)."""
         marker = np.asarray(marker, dtype=float)
@@ -96,8 +119,10 @@ def _check(marker, event) -> tuple[np.ndarray, np.ndarray]:
         raise AnalysisError("the event must be coded 0/1 (1 = event, e.g. EDSS worsening)")
     n_cases, n_controls = int((event == 1).sum()), int((event == 0).sum())
     if n_cases == 0 or n_controls == 0:
+        why = (f"no events: all {n_controls} subjects censored" if n_cases == 0
+               else f"every one of the {n_cases} subjects had the event: none without it")
         raise AnalysisError(f"ROC needs subjects with and without the event; found {n_cases} with and "
-                            f"{n_controls} without (all-censored data has no events)")
+                            f"{n_controls} without ({why})")
     return marker, event
 
 
@@ -200,6 +225,7 @@ class RocAnalysis:
     curve: RocCurve
     cutoffs: tuple[Cutoff, ...]
     rule: str
+    requested_direction: str = "<"  # what was asked: "<", ">" or "auto" (curve.direction is what was used)
 
     @property
     def cutoff(self) -> Cutoff:
@@ -215,7 +241,9 @@ class RocAnalysis:
                 ("roc", self.subset, self.marker, "", "n_cases", c.n_cases),
                 ("roc", self.subset, self.marker, "", "n_controls", c.n_controls),
                 ("roc", self.subset, self.marker, "", "direction_higher_is_event",
-                 1.0 if c.direction == "<" else 0.0)]
+                 1.0 if c.direction == "<" else 0.0),
+                ("roc", self.subset, self.marker, "", "direction_auto",
+                 1.0 if self.requested_direction == "auto" else 0.0)]
         for cut in self.cutoffs:
             rows += [("cutoff", self.subset, self.marker, cut.rule, "threshold", cut.threshold),
                      ("cutoff", self.subset, self.marker, cut.rule, "sensitivity", cut.sensitivity),
@@ -228,8 +256,11 @@ class RocAnalysis:
 
 def roc_analysis(marker, event, subset: str = "all", marker_name: str = "bag", rule: str = "spec80",
                  specificity_at_least: float = 0.80, n_bootstrap: int = 0, seed: int = 0,
-                 direction: str = "auto") -> RocAnalysis:
+                 direction: str = "<") -> RocAnalysis:
     """ROC, AUC (DeLong CI) and both cutoffs (``spec80`` and ``youden``) of ``marker`` for ``event``.
+
+    ``direction`` is pROC's: ``"<"`` (default: a higher marker marks the event), ``">"`` or
+    ``"auto"`` (chosen from the medians, which biases the AUC upwards; see the module table).
 
     ``n_bootstrap > 0`` adds a seeded stratified-bootstrap percentile CI to each cutoff's threshold.
     """
@@ -244,4 +275,4 @@ def roc_analysis(marker, event, subset: str = "all", marker_name: str = "bag", r
                                          curve.direction)
             cut = Cutoff(**{**cut.__dict__, "ci_low": low, "ci_high": high, "n_bootstrap": n_bootstrap})
         cutoffs.append(cut)
-    return RocAnalysis(subset, marker_name, curve, tuple(cutoffs), rule)
+    return RocAnalysis(subset, marker_name, curve, tuple(cutoffs), rule, direction)

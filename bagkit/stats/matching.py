@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from bagkit.cohort import Cohort
-from bagkit.errors import AnalysisError
+from bagkit.errors import AnalysisError, RBridgeError
 from bagkit.results import tidy_frame
 
 DEFAULT_COVARIATES: tuple[str, ...] = ("sex", "age_at_diagnosis", "edss", "nbv")
@@ -286,13 +286,28 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
     rbridge.require_r_packages("MatchIt")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = rbridge.run_r("bagkit_match", "matching.R", data=frame,
-                            covariates=[safe[c] for c in covariates],
-                            method="nearest", ratio=int(ratio),
-                            caliper=None if caliper is None else float(caliper), replace=bool(replace),
-                            exact=[safe[c] for c in exact] or None, m_order=m_order,
-                            seed=None if seed is None else int(seed))
+        try:
+            out = rbridge.run_r("bagkit_match", "matching.R", data=frame,
+                                covariates=[safe[c] for c in covariates],
+                                method="nearest", ratio=int(ratio),
+                                caliper=None if caliper is None else float(caliper), replace=bool(replace),
+                                exact=[safe[c] for c in exact] or None, m_order=m_order,
+                                seed=None if seed is None else int(seed))
+        except RBridgeError as error:
+            if "No units were matched" not in str(error):
+                raise
+            within = " and ".join(([f"within the caliper ({caliper:g} SD of the propensity score)"]
+                                   if caliper is not None else [])
+                                  + ([f"with the same {', '.join(exact)}"] if exact else []))
+            raise AnalysisError(f"MatchIt matched no {groups[0]} subject to a {groups[1]} subject"
+                                f"{' ' + within if within else ''}: the propensity scores of the two groups may "
+                                f"not overlap (the covariates {', '.join(covariates)} separate them). Widen or "
+                                f"drop the caliper, or choose other covariates ({error})") from None
+    r_warnings = []  # R's glm.fit warnings: folded into the separation message decided from the scores
     for warning in caught:
+        if issubclass(warning.category, rbridge.RWarning) and "glm.fit:" in str(warning.message):
+            r_warnings.append(warning)
+            continue
         if issubclass(warning.category, rbridge.RWarning):
             notes.append(str(warning.message))
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
@@ -326,6 +341,14 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
     })
     _check_matchit_invariants(subjects, pairs, data, exact, replace, out.get("caliper_width"),
                               str(out.get("version", "")))
+    separation = _separation(subjects, groups, covariates)
+    if separation is not None:
+        notes.append(separation)
+        warnings.warn(separation, MatchingWarning, stacklevel=2)
+    elif r_warnings:  # glm warned but the scores overlap and none is 0 or 1: pass R's words on
+        for warning in r_warnings:
+            notes.append(str(warning.message))
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     balance = _balance(out, unsafe, cohort)
     counts = out["nn"].copy()
     counts.index = [_SAMPLES.get(s, s) for s in counts["sample"]]
@@ -344,6 +367,36 @@ def match_groups(cohort: Cohort, groups: Sequence[str] | None = None,
                    f"{', '.join(result.imbalanced_terms)}")
         result = _with_notes(result, message)
     return result
+
+
+#: a propensity score this close to 0 or 1 is, for the logistic model, certainty about the group
+SEPARATION_TOLERANCE = 1e-8
+
+
+def _separation(subjects: pd.DataFrame, groups: Sequence[str], covariates: Sequence[str]) -> str | None:
+    """Say, in words, when the propensity model separates the groups (decided from the scores, not
+    from R's warning text): no overlap at all, or some subjects scored (numerically) 0 or 1. Then R's
+    glm does not converge ("glm.fit: algorithm did not converge", "fitted probabilities numerically 0
+    or 1 occurred") and matching cannot make the groups comparable."""
+    score = subjects["distance"].to_numpy(dtype=float)
+    treated = subjects["treated"].to_numpy(dtype=bool)
+    if not treated.any() or treated.all() or not np.isfinite(score).all():
+        return None
+    a, b = score[treated], score[~treated]
+    covariates = ", ".join(covariates)
+    if a.min() > b.max() or b.min() > a.max():
+        return (f"no overlap of the propensity score between {groups[0]} and {groups[1]}: the covariates "
+                f"({covariates}) separate the two groups completely ({groups[0]} {a.min():.3g}–{a.max():.3g}, "
+                f"{groups[1]} {b.min():.3g}–{b.max():.3g}), so the logistic propensity model cannot converge "
+                f"(perfect separation) and no matched pair is comparable. Match on other or fewer covariates, or "
+                f"report that the groups do not overlap")
+    extreme = (score < SEPARATION_TOLERANCE) | (score > 1 - SEPARATION_TOLERANCE)
+    if extreme.any():
+        return (f"{int(extreme.sum())} subject(s) have a propensity score of (numerically) 0 or 1: the "
+                f"covariates ({covariates}) separate them from the other group (quasi-separation: the logistic "
+                f"propensity model cannot converge for them), so they have no comparable partner. Consider a caliper "
+                f"(--caliper) or other covariates")
+    return None
 
 
 def _check_matchit_invariants(subjects: pd.DataFrame, pairs: pd.DataFrame, data: pd.DataFrame,

@@ -6,11 +6,13 @@ R equivalents (compared in the tests):
 ``simple_regression(y, x)``              ``lm(y ~ x)`` (β, its SE, t, p, 95% CI, R²) and
                                          ``cor.test(x, y)`` (Pearson r; its p equals the slope's)
 ``multiple_regression(y, [x1, ...])``    ``summary(lm(y ~ x1 + x2 + ...))``
-``subgroup_t_test``                      ``t.test(a, b, var.equal = TRUE)`` (Student's, as the paper)
+``subgroup_t_test``                      ``t.test(a, b, var.equal = TRUE)`` (Student's, as the paper);
+                                         ``welch=True``: ``t.test(a, b)`` (Welch)
 ``center_anova`` per group               ``aov(bag ~ center)`` within each group (one-way F test)
 ``center_anova`` overall                 ``anova(lm(bag ~ group + center))``: the sequential (type I)
                                          F test of center after group, i.e. do centers differ once
-                                         the group mix of each center is allowed for
+                                         the group mix of each center is allowed for; df are ranks, so
+                                         centers nested in groups (rank-deficient design) agree with R
 =======================================  ============================================================
 
 The paper's models: BAG ~ EDSS and BAG ~ nbv per patient group (Figure 2A/B; β per unit of
@@ -30,7 +32,7 @@ from scipy import stats
 
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
-from bagkit.stats.comparisons import Comparison, student_t
+from bagkit.stats.comparisons import Comparison, student_t, welch_t
 
 __all__ = ["Coefficient", "LinearModel", "SubgroupComparison", "CenterAnova", "simple_regression",
            "multiple_regression", "subgroup_t_test", "center_anova"]
@@ -158,7 +160,8 @@ class SubgroupComparison:
         return tidy_frame(self.rows())
 
 
-def subgroup_t_test(a, b, levels: tuple[str, str], subset: str, term: str = "bag") -> SubgroupComparison:
+def subgroup_t_test(a, b, levels: tuple[str, str], subset: str, term: str = "bag",
+                    welch: bool = False) -> SubgroupComparison:
     """Student's t-test of ``a`` vs ``b`` (``t.test(a, b, var.equal = TRUE)``)."""
     a = np.asarray(a, float)
     b = np.asarray(b, float)
@@ -166,7 +169,7 @@ def subgroup_t_test(a, b, levels: tuple[str, str], subset: str, term: str = "bag
     if len(a) < 2 or len(b) < 2:
         raise AnalysisError(f"{subset}: {levels[0]} vs {levels[1]} needs at least 2 subjects in each subgroup; "
                             f"found {len(a)} and {len(b)}")
-    comparison = student_t(a, b, f"{levels[0]} vs {levels[1]}")
+    comparison = (welch_t if welch else student_t)(a, b, f"{levels[0]} vs {levels[1]}")
     return SubgroupComparison(subset, term, levels, comparison, (len(a), len(b)),
                               (float(a.mean()), float(b.mean())),
                               (float(a.std(ddof=1)), float(b.std(ddof=1))))
@@ -203,12 +206,30 @@ class CenterAnova:
         return tidy_frame(self.rows())
 
 
+def _rank_and_rss(X: np.ndarray, y: np.ndarray) -> tuple[int, float]:
+    """The rank of a design and its residual sum of squares (least squares; aliased columns add nothing)."""
+    rank = int(np.linalg.matrix_rank(X))
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    residual = y - X @ beta
+    return rank, float(residual @ residual)
+
+
+def _dummies(values: pd.Series) -> np.ndarray:
+    """Treatment-coded indicator columns (first level the reference), as R's default contrasts."""
+    levels = sorted(values.unique())
+    return np.column_stack([(values == level).to_numpy(float) for level in levels[1:]]) if len(levels) > 1 \
+        else np.empty((len(values), 0))
+
+
 def center_anova(data: pd.DataFrame, subset: str, term: str = "bag", adjust_for_group: bool = False) -> CenterAnova:
     """One-way ANOVA of ``term`` across centers (``aov(term ~ center)``), or, with
-    ``adjust_for_group``, the type-I F of center after group (``anova(lm(term ~ group + center))``)."""
-    import statsmodels.formula.api as smf
-    from statsmodels.stats.anova import anova_lm
+    ``adjust_for_group``, the type-I F of center after group (``anova(lm(term ~ group + center))``).
 
+    As R's ``anova.lm``, degrees of freedom are ranks, not column counts: when centers are nested in
+    groups (a site that contributes only controls), the center columns aliased with group add no
+    degree of freedom; when every center lies within one group, R has no center row at all and this
+    raises :class:`AnalysisError` saying so.
+    """
     frame = data[["group", "center", term]].dropna()
     frame = frame.assign(center=frame["center"].astype(str), group=frame["group"].astype(str))
     counts = frame["center"].value_counts()
@@ -219,9 +240,19 @@ def center_anova(data: pd.DataFrame, subset: str, term: str = "bag", adjust_for_
         raise AnalysisError(f"{subset}: too few subjects ({len(frame)}) for {len(counts)} centers")
     means = tuple((str(c), float(frame.loc[frame['center'] == c, term].mean()), int(counts[c]))
                   for c in sorted(counts.index))
-    renamed = frame.rename(columns={term: "y"})
-    formula = "y ~ C(group) + C(center)" if adjust_for_group and frame["group"].nunique() > 1 else "y ~ C(center)"
-    table = anova_lm(smf.ols(formula, data=renamed).fit(), typ=1)
-    row = table.loc["C(center)"]
-    return CenterAnova(subset, term, float(row["F"]), float(row["df"]), float(table.loc["Residual", "df"]),
-                       float(row["PR(>F)"]), len(frame), len(counts), means)
+    y = frame[term].to_numpy(float)
+    base = np.ones((len(frame), 1))
+    if adjust_for_group and frame["group"].nunique() > 1:
+        base = np.column_stack([base, _dummies(frame["group"])])
+    rank_base, rss_base = _rank_and_rss(base, y)
+    rank_full, rss_full = _rank_and_rss(np.column_stack([base, _dummies(frame["center"])]), y)
+    df_center, df_residual = rank_full - rank_base, len(y) - rank_full
+    if df_center < 1:
+        raise AnalysisError(f"{subset}: every center lies within one group, so center cannot be told apart "
+                            f"from group (R's anova(lm(bag ~ group + center)) has no center row)")
+    if df_residual < 1:
+        raise AnalysisError(f"{subset}: no residual degrees of freedom for {len(counts)} centers "
+                            f"({len(frame)} subjects)")
+    f = ((rss_base - rss_full) / df_center) / (rss_full / df_residual)
+    return CenterAnova(subset, term, float(f), float(df_center), float(df_residual),
+                       float(stats.f.sf(f, df_center, df_residual)), len(frame), len(counts), means)

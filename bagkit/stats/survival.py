@@ -11,8 +11,13 @@ which the tests compare against (survival 3.x):
                                    is log-log, so we do not use it)
 ``KaplanMeierCurve.median`` & CI   ``quantile(fit, 0.5)`` / ``print(fit)``: the first time the curve (the
                                    lower / upper band for the CI limits) reaches 0.5, the midpoint of a flat
-                                   stretch lying exactly at 0.5 (R's ``findq``); NaN when never reached
-``compare_strata`` log-rank        ``survdiff(Surv(time, event) ~ stratum)`` (ρ = 0), chi-square and p
+                                   stretch lying exactly at 0.5 (R's ``findq``); NaN when never reached.
+                                   A band that turns back (crosses 0.5, falls below, rises again) still
+                                   gives a limit: ``findq``'s ``approx`` orders the points by value first
+``compare_strata`` log-rank        ``survdiff(Surv(time, event) ~ stratum)`` (ρ = 0), chi-square and p;
+                                   a stratum with no expected events is left out of the df, as R
+``equalize_times``                 ``aeqSurv``: times equal up to floating-point error are merged before
+                                   KM, log-rank and Cox (R's ``timefix = TRUE``)
 ``cox_model``                      ``coxph(Surv(time, event) ~ x1 + ..., ties = "efron")``: HR =
                                    exp(coef), Wald CI ``exp(coef ± 1.96 se)`` and p, as ``summary()``
 ``schoenfeld_test``                ``cox.zph(fit)`` (survival ≥ 3.0: a score test of the added
@@ -37,7 +42,7 @@ from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
 
 __all__ = ["COX_COVARIATES", "COX_LABELS", "KaplanMeierCurve", "StrataComparison", "CoxTerm", "CoxModel",
-           "kaplan_meier", "compare_strata", "logrank", "cox_design", "cox_model", "schoenfeld_test",
+           "kaplan_meier", "compare_strata", "logrank", "equalize_times", "cox_design", "cox_model", "schoenfeld_test",
            "MIN_EVENTS", "EVENTS_PER_VARIABLE"]
 
 # The paper's Table 3 covariates, in its order, and how the table names them.
@@ -48,6 +53,7 @@ COX_LABELS = {"age_at_diagnosis": "Age at diagnosis, yr", "sex": "Sex=Male",
 MIN_EVENTS = 2  # fewer events than this and no Cox model / KM comparison is fitted
 EVENTS_PER_VARIABLE = 10  # below this a warning note is attached to the model
 Z95 = stats.norm.ppf(0.975)
+TIME_TOLERANCE = float(np.sqrt(np.finfo(float).eps))  # aeqSurv's default
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,10 +119,14 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = np.sqrt(np.finfo
     valid = ~np.isnan(y)
 
     def first_at_least(shift: float) -> float:
-        # approx(y + shift, 1:n, p, method = "constant", f = 1): the first point whose value >= p
+        # approx(y + shift, 1:n, p, method = "constant", f = 1): approx orders the points by their
+        # value first, so on a curve that turns back (a confidence band crossing p, falling below it
+        # and rising again) the answer is the point with the smallest value >= p, not the last one.
         ys, ids = y[valid] + shift, index[valid]
-        if len(ys) == 0 or p < ys[0] or p > ys[-1]:
+        if len(ys) == 0 or p < ys.min() or p > ys.max():
             return float("nan")
+        order = np.argsort(ys, kind="stable")
+        ys, ids = ys[order], ids[order]
         return float(ids[np.searchsorted(ys, p, side="left")])
 
     i1, i2 = first_at_least(tol), first_at_least(-tol)
@@ -165,19 +175,78 @@ def _survival_data(time, event) -> tuple[np.ndarray, np.ndarray]:
         raise AnalysisError("the event indicator must be 0/1 (1 = EDSS worsening)")
     if (time < 0).any():
         raise AnalysisError("follow-up times must not be negative")
-    return time, event
+    return equalize_times(time), event
+
+
+def equalize_times(time, tolerance: float = TIME_TOLERANCE) -> np.ndarray:
+    """R survival's ``aeqSurv``: times equal up to floating-point error become one time.
+
+    The distinct times are sorted; a gap ``≤ tolerance`` (absolute, or relative to the mean
+    absolute time) ties a time to the one before it, and every time of such a run is replaced by
+    the run's smallest. ``survfit``, ``survdiff`` and ``coxph`` (hence ``cox.zph``) do this by
+    default (``timefix = TRUE``), so follow-up computed from dates (``sqrt(2)^2`` against ``2``)
+    gives tied, not distinct, event times.
+    """
+    time = np.asarray(time, dtype=float)
+    finite = np.isfinite(time)
+    distinct = np.unique(time[finite])
+    if len(distinct) < 2:
+        return time
+    gaps = np.diff(distinct)
+    tied = (gaps <= tolerance) | (gaps / np.mean(np.abs(distinct)) <= tolerance)
+    if not tied.any():
+        return time
+    cuts = distinct[np.r_[True, ~tied]]
+    out = time.copy()
+    out[finite] = cuts[np.searchsorted(cuts, time[finite], side="right") - 1]  # findInterval
+    return out
+
+
+def _require_positive_times(time: np.ndarray, name: str) -> None:
+    """Refuse follow-up times ≤ 0 in a comparison. R's survdiff and coxph accept them; with every time
+    0 survdiff compares the event proportions as if they were survival and reports a "significant" p
+    (chi-square 23.4, p = 1e-6 for 20/20 vs 5/20 events, all at time 0): a time of 0 is no follow-up."""
+    not_positive = int((np.asarray(time, float) <= 0).sum())
+    if not_positive:
+        raise AnalysisError(f"{name}: {not_positive} of {len(time)} follow-up time(s) are ≤ 0; the time to "
+                            f"worsening or censoring must be > 0 (leave subjects without follow-up out)")
 
 
 def logrank(time, event, strata) -> tuple[float, int, float]:
-    """Log-rank chi-square, its degrees of freedom and p, as ``survdiff`` (ρ = 0)."""
-    from lifelines.statistics import multivariate_logrank_test
+    """Log-rank chi-square, its degrees of freedom and p, as ``survdiff`` (ρ = 0).
 
-    strata = np.asarray(strata)
-    levels = pd.unique(strata)
+    As ``survdiff``: times equal up to floating-point error are merged first (``aeqSurv``), and a
+    stratum with no expected events (all its subjects censored before the first event) is left out
+    of the quadratic form and of the degrees of freedom (``df = #{E > 0} − 1``; chi-square 0 when
+    fewer than two strata expect events).
+    """
+    time, event, strata = np.asarray(time, float), np.asarray(event, float), np.asarray(strata, dtype=object)
+    keep = ~(np.isnan(time) | np.isnan(event) | pd.isna(strata))
+    time, event, strata = equalize_times(time[keep]), event[keep], strata[keep]
+    levels = list(pd.unique(strata))
     if len(levels) < 2:
         raise AnalysisError("the log-rank test needs at least two strata; all subjects fall in one")
-    result = multivariate_logrank_test(np.asarray(time, float), strata, np.asarray(event, float))
-    return float(result.test_statistic), len(levels) - 1, float(result.p_value)
+    member = np.stack([strata == level for level in levels]).astype(float)  # levels x subjects
+    k = len(levels)
+    observed, expected, variance = np.zeros(k), np.zeros(k), np.zeros((k, k))
+    for t in np.unique(time[event == 1]):
+        at_risk = time >= t
+        died = at_risk & (time == t) & (event == 1)
+        n_t, d_t = at_risk.sum(), died.sum()
+        n_g = member[:, at_risk].sum(axis=1)
+        observed += member[:, died].sum(axis=1)
+        share = n_g / n_t
+        expected += d_t * share
+        if n_t > 1:
+            variance += d_t * (n_t - d_t) / (n_t - 1) * (np.diag(share) - np.outer(share, share))
+    used = expected > 0
+    df = int(used.sum()) - 1
+    if df < 1:
+        return 0.0, 0, 1.0  # survdiff: "Chisq = 0 on 0 degrees of freedom, p = 1"
+    difference = (observed - expected)[used][1:]
+    v = variance[np.ix_(used, used)][1:, 1:]
+    chisq = float(difference @ np.linalg.solve(v, difference))
+    return chisq, df, float(stats.chi2.sf(chisq, df))
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,7 +305,8 @@ def compare_strata(time, event, strata, subset: str = "all", term: str = "bag", 
     time, event_all = np.asarray(time, float), np.asarray(event, float)
     strata = np.asarray(strata, dtype=object)
     keep = ~(np.isnan(time) | np.isnan(event_all) | pd.isna(strata))
-    time, event_all, strata = time[keep], event_all[keep], strata[keep]
+    time, event_all, strata = equalize_times(time[keep]), event_all[keep], strata[keep]
+    _require_positive_times(time, f"{subset}: Kaplan–Meier/log-rank")
     levels = list(order) if order is not None else [str(v) for v in pd.unique(strata)]
     present = [lv for lv in levels if (strata == lv).any()]
     if len(present) < 2:
@@ -415,11 +485,13 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
     frame["__time"] = np.asarray(time, float)
     frame["__event"] = np.asarray(event, float)
     frame = frame.dropna()
+    frame["__time"] = equalize_times(frame["__time"].to_numpy())  # coxph's timefix (aeqSurv)
     notes: list[str] = []
     n, events = len(frame), int(frame["__event"].sum())
     name = f"{subset}: Cox model" + (f" of {', '.join(design.columns)}" if kind == "univariable" else "")
     if n == 0:
         raise AnalysisError(f"{name}: no subjects with follow-up and complete covariates")
+    _require_positive_times(frame["__time"].to_numpy(), name)
     if events < min_events:
         raise AnalysisError(f"{name}: {events} event(s) among {n} subjects; at least {min_events} are needed "
                             f"to fit a Cox model" + (" (all censored)" if events == 0 else ""))

@@ -177,7 +177,7 @@ def _pdf_text(path: Path) -> list[str]:
 def _section_pdf(cohort, tmp_path) -> tuple[list[str], Path]:
     from bagkit.report import build_pdf
 
-    results = Results(cohort, AnalysisOptions(), table1(cohort), {"brain_age_model": run_brain_age_model(cohort)})
+    results = Results(cohort, AnalysisOptions(), table1(cohort), brain_age_model=run_brain_age_model(cohort))
     figures = tmp_path / "figures"
     figures.mkdir()
     build_pdf(results, tmp_path / "report.pdf", figures)

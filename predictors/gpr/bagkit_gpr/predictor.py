@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -51,6 +52,7 @@ class GaussianProcessBrainAge(BrainAgePredictor):
     """
 
     name = "gpr"
+    min_fit_scans = 3
 
     def __init__(
         self,
@@ -67,6 +69,31 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         self.input_shape = input_shape
         self.n_restarts_optimizer = n_restarts_optimizer
         self.seed = seed
+
+    # ------------------------------------------------------------------ checks
+    def validate_params(self) -> None:
+        super().validate_params()
+        self._require_int("n_components", 1)
+        self._require_choice("kernel", ("rbf+white",))
+        self._require_int("downsample", 1)
+        self._require_int("n_restarts_optimizer", 0)
+        self._require_int("seed", 0)
+        if any(int(s) // int(self.downsample) < 1 for s in self.input_shape):
+            raise self.param_error("downsample", self.downsample,
+                                   f"at most the smallest side of input_shape {tuple(self.input_shape)}")
+
+    def n_features(self) -> int:
+        """Voxels per scan after block-averaging: the length of the mask."""
+        return int(np.prod([int(s) // int(self.downsample) for s in self.input_shape]))
+
+    def check(self) -> None:
+        """Valid parameters and a fitted (or loaded) model whose arrays agree with them and with
+        each other, all finite."""
+        super().check()
+        if getattr(self, "gp_", None) is None:
+            raise PredictorError("this GP predictor is not fitted: call fit(scans, ages) or load(path) first.")
+        _check_arrays({key: getattr(self, key + "_") for key in _ARRAYS}, self.n_features(),
+                      "the fitted GP model")
 
     # ------------------------------------------------------------------ features
     def _voxels(self, volumes: np.ndarray) -> np.ndarray:
@@ -103,14 +130,9 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         """Fit PCA and the GP on healthy controls' scans and ages."""
         from sklearn.decomposition import PCA
 
-        ages = np.asarray(ages, dtype=float)
-        volumes = self.load_scans(scans)
-        if len(volumes) != len(ages):
-            raise PredictorError(f"fit got {len(volumes)} scans but {len(ages)} ages.")
-        if len(volumes) < 3:
-            raise PredictorError("fit needs at least three scans.")
-        if not np.all(np.isfinite(ages)):
-            raise PredictorError("fit: some ages are missing or not finite; drop those subjects first.")
+        self.validate_params()
+        items, ages = self.validate_fit_input(scans, ages)
+        volumes = self.load_scans(items)
         voxels = self._voxels(volumes)
         self.mask_ = np.abs(voxels).mean(axis=0) > 1e-3
         if not self.mask_.any():
@@ -144,9 +166,7 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         """Write an ``.npz`` of plain arrays (no pickles), atomically."""
         if getattr(self, "gp_", None) is None:
             raise PredictorError("nothing to save: the GP predictor is not fitted.")
-        path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
+        path = self.model_path(path)
         params = dict(self.get_params())
         params["input_shape"] = [int(s) for s in params["input_shape"]]
         with atomic_output(path) as tmp:
@@ -164,29 +184,87 @@ class GaussianProcessBrainAge(BrainAgePredictor):
         return path
 
     @classmethod
-    def load(cls, path) -> "GaussianProcessBrainAge":
-        """Read a model written by :meth:`save` (arrays only; ``allow_pickle=False``)."""
+    def model_path(cls, path) -> Path:
+        """``path`` with ``.npz`` added unless it ends so (what :meth:`save` writes)."""
         path = Path(path)
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+    @classmethod
+    def _load(cls, path: Path) -> "GaussianProcessBrainAge":
+        """Read a model written by :meth:`save` (arrays only; ``allow_pickle=False``), checking its
+        keys, shapes and values first. Through :meth:`load`, which applies overrides and checks."""
         try:
             with np.load(path, allow_pickle=False) as stored:
                 data = {key: stored[key] for key in stored.files}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
             raise PredictorError(
-                f"{path}: not a bagkit GP model file (.npz of arrays) — {type(error).__name__}: {error}"
+                f"{path}: not a bagkit GP model file (.npz of arrays written by `bagkit train -p gpr`) — "
+                f"{type(error).__name__}: {error}"
             ) from error
-        if str(data.get("format", "")) != FORMAT:
-            raise PredictorError(f"{path}: not a {FORMAT} file (format field is {data.get('format')!r}).")
-        params = json.loads(str(data["params"]))
-        params["input_shape"] = tuple(params["input_shape"])
-        predictor = cls(**params)
+        if not isinstance(data, dict) or str(data.get("format", "")) != FORMAT:
+            raise PredictorError(f"{path}: not a {FORMAT} file (format field is {data.get('format')!r}); "
+                                 f"expected a model written by `bagkit train -p gpr`.")
+        missing = [key for key in ("params", *_ARRAYS) if key not in data]
+        if missing:
+            raise PredictorError(f"{path}: the {FORMAT} file lacks the arrays {missing}; expected "
+                                 f"{['format', 'params', *_ARRAYS]}.")
+        try:
+            params = json.loads(str(data["params"]))
+            if not isinstance(params, dict):
+                raise ValueError(f"a {type(params).__name__}, not an object")
+            params["input_shape"] = tuple(params["input_shape"])
+            predictor = cls(**params)
+        except (ValueError, KeyError, TypeError) as error:
+            raise PredictorError(f"{path}: its 'params' entry is not the JSON object of GP parameters "
+                                 f"save() writes ({type(error).__name__}: {error}).") from error
+        try:
+            predictor.validate_params()
+        except PredictorError as error:
+            raise PredictorError(f"{path}: {error}") from error
+        _check_arrays({key: data[key] for key in _ARRAYS}, predictor.n_features(), path)
         predictor.mask_ = data["mask"].astype(bool)
-        predictor.pca_mean_ = data["pca_mean"]
-        predictor.pca_components_ = data["pca_components"]
-        predictor.train_scores_ = data["train_scores"]
-        predictor.train_ages_ = data["train_ages"]
-        predictor.kernel_theta_ = data["kernel_theta"]
+        predictor.pca_mean_ = data["pca_mean"].astype(np.float64)
+        predictor.pca_components_ = data["pca_components"].astype(np.float64)
+        predictor.train_scores_ = data["train_scores"].astype(np.float64)
+        predictor.train_ages_ = data["train_ages"].astype(np.float64)
+        predictor.kernel_theta_ = data["kernel_theta"].astype(np.float64)
         kernel = predictor._make_kernel(1.0, 1.0, 0.1).clone_with_theta(predictor.kernel_theta_)
         gp = predictor._build_gp(kernel, optimizer=False)
-        gp.fit(predictor.train_scores_, predictor.train_ages_)
+        try:
+            gp.fit(predictor.train_scores_, predictor.train_ages_)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            raise PredictorError(f"{path}: the stored GP cannot be rebuilt ({type(error).__name__}: {error}).") \
+                from error
         predictor.gp_ = gp
         return predictor
+
+
+_ARRAYS = ("mask", "pca_mean", "pca_components", "train_scores", "train_ages", "kernel_theta")
+
+
+def _check_arrays(arrays: dict, n_features: int, source) -> None:
+    """The stored arrays agree with each other and with the parameters, and are finite."""
+    mask = np.asarray(arrays["mask"])
+    expected = {"mask": f"({n_features},) booleans (one per voxel after downsampling input_shape)"}
+    problems = []
+    if mask.ndim != 1 or len(mask) != n_features or mask.dtype.kind not in "biu":
+        problems.append(f"mask has shape {mask.shape} ({mask.dtype}), expected {expected['mask']}")
+    else:
+        n_voxels = int(mask.astype(bool).sum())
+        n_train = len(np.atleast_1d(arrays["train_ages"]))
+        k = np.asarray(arrays["pca_components"]).shape[0] if np.asarray(arrays["pca_components"]).ndim == 2 else -1
+        shapes = {"pca_mean": (n_voxels,), "pca_components": (k, n_voxels), "train_scores": (n_train, k),
+                  "train_ages": (n_train,), "kernel_theta": (3,)}
+        for key, shape in shapes.items():
+            found = np.asarray(arrays[key]).shape
+            if found != shape or k < 1:
+                problems.append(f"{key} has shape {found}, expected {shape}")
+        if n_voxels == 0:
+            problems.append("the mask selects no voxel")
+    if not problems:
+        bad = [key for key in _ARRAYS if key != "mask"
+               and not np.all(np.isfinite(np.asarray(arrays[key], dtype=np.float64)))]
+        if bad:
+            problems.append(f"{', '.join(bad)} hold NaN or infinite values; expected finite numbers")
+    if problems:
+        raise PredictorError(f"{source}: not a usable {FORMAT} model: " + "; ".join(problems) + ".")

@@ -17,7 +17,6 @@ integrated over each bin, with a Kullback–Leibler divergence loss.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
@@ -111,8 +110,9 @@ def distribution_moments(log_probabilities: torch.Tensor, centers: np.ndarray) -
 
 
 # --------------------------------------------------------------------------- weights
-def read_state_dict(path) -> "OrderedDict[str, torch.Tensor]":
-    """Read a state dict safely (``torch.load(weights_only=True)``).
+def read_checkpoint(path) -> "tuple[OrderedDict[str, torch.Tensor], dict]":
+    """Read SFCN weights safely (``torch.load(weights_only=True)``): the state dict (``module.``
+    prefix stripped) and the bagkit ``config`` stored beside it (empty for a plain state dict).
 
     Accepts the authors' UK Biobank file (a DataParallel state dict, keys prefixed
     ``module.``), a plain state dict, or a bagkit checkpoint (a dict holding
@@ -121,30 +121,42 @@ def read_state_dict(path) -> "OrderedDict[str, torch.Tensor]":
     path = Path(path)
     if not path.is_file():
         raise PredictorError(f"{path}: SFCN weights file not found.")
+    if path.stat().st_size == 0:
+        raise PredictorError(f"{path}: the weights file is empty; expected an SFCN state dict "
+                             f"saved with torch.save(model.state_dict()).")
     try:
         payload = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise PredictorError(
             f"{path}: refused to load — the file holds pickled objects other than tensors, which could "
             f"run arbitrary code. Expected an SFCN state dict saved with torch.save(model.state_dict()). "
-            f"({error.__class__.__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+            f"({error.__class__.__name__})"
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - torch's legacy reader raises many kinds on a non-weights file
         raise PredictorError(
-            f"{path}: not a readable torch weights file ({type(error).__name__}: {error})."
+            f"{path}: not a readable torch weights file ({type(error).__name__}: {error}); expected an "
+            f"SFCN state dict saved with torch.save(model.state_dict())."
         ) from error
+    config = {}
     if isinstance(payload, dict) and "model_state" in payload and isinstance(payload["model_state"], dict):
+        config = payload.get("config") if isinstance(payload.get("config"), dict) else {}
         payload = payload["model_state"]
     if not isinstance(payload, dict) or not payload or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in payload.items()
     ):
         raise PredictorError(
-            f"{path}: expected a state dict (parameter names → tensors), found {type(payload).__name__}."
+            f"{path}: expected a state dict (parameter names → tensors), found {type(payload).__name__}"
+            + (" (empty)" if isinstance(payload, dict) and not payload else "") + "."
         )
     state = OrderedDict()
     for key, value in payload.items():
         state[key[len("module."):] if key.startswith("module.") else key] = value
-    return state
+    return state, dict(config)
+
+
+def read_state_dict(path) -> "OrderedDict[str, torch.Tensor]":
+    """Read a state dict safely (``torch.load(weights_only=True)``); see :func:`read_checkpoint`."""
+    return read_checkpoint(path)[0]
 
 
 def infer_architecture(state: dict, path="the weights") -> tuple[tuple[int, ...], int]:
@@ -152,10 +164,16 @@ def infer_architecture(state: dict, path="the weights") -> tuple[tuple[int, ...]
     channels = []
     i = 0
     while f"feature_extractor.conv_{i}.0.weight" in state:
-        channels.append(int(state[f"feature_extractor.conv_{i}.0.weight"].shape[0]))
+        weight = state[f"feature_extractor.conv_{i}.0.weight"]
+        if weight.ndim != 5:
+            raise PredictorError(
+                f"{path}: feature_extractor.conv_{i}.0.weight has shape {tuple(weight.shape)}; an SFCN "
+                f"convolution weight is 5-D (out, in, k, k, k)."
+            )
+        channels.append(int(weight.shape[0]))
         i += 1
     classifier = f"classifier.conv_{i}.weight"
-    if not channels or classifier not in state:
+    if not channels or classifier not in state or state[classifier].ndim != 5:
         some = ", ".join(list(state)[:4])
         raise PredictorError(
             f"{path}: not an SFCN state dict (expected keys such as "
@@ -164,9 +182,48 @@ def infer_architecture(state: dict, path="the weights") -> tuple[tuple[int, ...]
     return tuple(channels), int(state[classifier].shape[0])
 
 
+def check_state(state: dict, path="the weights") -> tuple[tuple[int, ...], int]:
+    """Check a (prefix-stripped) state dict against the SFCN it describes: every key present,
+    none extra, every shape right, every value finite, variances ≥ 0. Returns (channels, n_bins)."""
+    channels, n_bins = infer_architecture(state, path)
+    with torch.device("meta"):
+        expected = SFCN(channels=channels, n_bins=n_bins, dropout=0).state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} is {tuple(state[k].shape)}, expected {tuple(expected[k].shape)}"
+             for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}" + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}"
+                         + (f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""))
+        if wrong:
+            parts.append("wrong shapes: " + "; ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""))
+        raise PredictorError(
+            f"{path}: the state dict does not match the SFCN layers it names (channels {list(channels)}, "
+            f"{n_bins} age bins): " + "; ".join(parts) + "."
+        )
+    not_finite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if not_finite:
+        raise PredictorError(
+            f"{path}: {len(not_finite)} of its {len(state)} tensors hold NaN or infinite values "
+            f"(e.g. {not_finite[:3]}); expected finite weights — the file is damaged or comes from a "
+            f"training run that diverged."
+        )
+    negative = [k for k, v in state.items() if k.endswith("running_var") and bool((v < 0).any())]
+    if negative:
+        raise PredictorError(f"{path}: negative BatchNorm variances in {negative[:3]}; expected variances ≥ 0.")
+    return channels, n_bins
+
+
 def load_state(model: SFCN, state: dict, path="the weights") -> None:
     """Load a (prefix-stripped) state dict, tolerating a missing ``num_batches_tracked``."""
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as error:  # size mismatches
+        raise PredictorError(f"{path}: the state dict does not fit the SFCN layers: {error}") from error
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     if missing or result.unexpected_keys:
         raise PredictorError(

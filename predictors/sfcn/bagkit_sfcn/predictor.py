@@ -21,19 +21,19 @@ from bagkit_sfcn.model import (
     SlabInference,
     bin_centers,
     channels_last,
+    check_state,
     distribution_moments,
     fold_batch_norm,
-    infer_architecture,
     kl_loss,
     load_state,
-    read_state_dict,
+    read_checkpoint,
     soft_labels,
 )
 
 PAPER_AGE_RANGE = (6, 90)        # the paper this toolkit follows (84 one-year bins)
 UK_BIOBANK_AGE_RANGE = (42, 82)  # the authors' public UK Biobank weights (40 bins)
 _CONFIG_KEYS = (
-    "age_range", "bin_step", "sigma", "channels", "dropout", "input_shape",
+    "age_range", "bin_step", "sigma", "channels", "dropout", "input_shape", "precision", "bf16_tolerance",
 )
 
 
@@ -81,6 +81,13 @@ class SFCNBrainAge(BrainAgePredictor):
     """
 
     name = "sfcn"
+    #: how a prediction runs, not its numbers: outside the fingerprint (the cache key)
+    runtime_params = frozenset({"device", "num_threads", "progress", "predict_batch_size", "checkpoint_dir"})
+    min_fit_scans = 2
+    #: parameters that decide how the weights file is read into a network
+    _MODEL_PARAMS = frozenset({"weights", "age_range", "bin_step", "dropout"})
+    #: parameters that decide the inference precision
+    _PRECISION_PARAMS = frozenset({"precision", "bf16_tolerance", "device"})
 
     def __init__(
         self,
@@ -144,8 +151,9 @@ class SFCNBrainAge(BrainAgePredictor):
     def _device(self) -> torch.device:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise PredictorError("device='cuda' was asked for, but torch sees no CUDA GPU.")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise PredictorError(f"device={self.device!r} was asked for, but torch sees no CUDA GPU; "
+                                 f"use --param device=cpu (or auto).")
         return torch.device(self.device)
 
     @contextlib.contextmanager
@@ -158,7 +166,13 @@ class SFCNBrainAge(BrainAgePredictor):
         finally:
             torch.set_num_threads(before)
 
-    def _resolved_age_range(self, n_bins: int | None = None) -> tuple[float, float]:
+    def _resolved_age_range(self, n_bins: int | None = None, config: dict | None = None) -> tuple[float, float]:
+        config = config or {}
+        if self.age_range is None and config.get("age_range") is not None \
+                and float(config.get("bin_step", self.bin_step)) == float(self.bin_step):
+            stored = tuple(float(a) for a in config["age_range"])
+            if n_bins is None or len(bin_centers(stored, self.bin_step)) == n_bins:
+                return stored
         if self.age_range is not None:
             age_range = (float(self.age_range[0]), float(self.age_range[1]))
             if n_bins is not None and len(bin_centers(age_range, self.bin_step)) != n_bins:
@@ -177,6 +191,68 @@ class SFCNBrainAge(BrainAgePredictor):
             f"the weights have {n_bins} age bins; say which ages they cover with age_range=(start, end)."
         )
 
+    def set_params(self, **params) -> "SFCNBrainAge":
+        super().set_params(**params)
+        if self.weights is not None and self._MODEL_PARAMS & set(params):
+            self.model_ = None  # read the weights again with the new settings
+            self.dtype_ = None
+        if self._PRECISION_PARAMS & set(params):
+            self.dtype_ = None
+        return self
+
+    # ------------------------------------------------------------------ checks
+    def validate_params(self) -> None:
+        super().validate_params()
+        if self.age_range is not None:
+            ok = hasattr(self.age_range, "__len__") and not isinstance(self.age_range, str) \
+                and len(self.age_range) == 2
+            try:
+                ok = ok and all(np.isfinite(float(a)) for a in self.age_range) \
+                    and float(self.age_range[0]) < float(self.age_range[1])
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise self.param_error("age_range", self.age_range, "[start, end] in years, e.g. [42, 82]")
+        self._require_number("bin_step", 0, strict=True)
+        self._require_number("sigma", 0, strict=True)
+        channels = self.channels
+        if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or len(channels) < 2 or not all(
+                isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c > 0 for c in channels):
+            raise self.param_error("channels", channels, "at least two positive integers, e.g. "
+                                   "[32, 64, 128, 256, 256, 64]")
+        self._require_number("dropout", 0, maximum=0.99)
+        self._require_int("epochs", 0)
+        self._require_number("lr", 0, strict=True)
+        self._require_int("batch_size", 1)
+        self._require_number("weight_decay", 0)
+        self._require_number("momentum", 0, maximum=1)
+        self._require_int("lr_step_epochs", 1)
+        self._require_number("lr_gamma", 0, strict=True)
+        self._require_int("patience", 0)
+        self._require_number("validation_fraction", 0, maximum=0.9)
+        self._require_int("max_shift", 0)
+        self._require_choice("mirror", (True, False))
+        self._require_choice("resume", (True, False))
+        self._require_choice("precision", ("auto", "bf16", "bfloat16", "fp32", "float32"))
+        self._require_number("bf16_tolerance", 0)
+        self._require_int("predict_batch_size", 1)
+        if not (isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
+                                                  or self.device.startswith("cuda:"))):
+            raise self.param_error("device", self.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        self._require_int("num_threads", 1, allow_none=True)
+        self._require_int("seed", 0)
+        self._require_choice("progress", (True, False))
+        if self.age_range is not None:
+            bin_centers(self.age_range, self.bin_step)  # a whole number of bins
+
+    def check(self) -> None:
+        """Valid parameters, and weights that load into the SFCN they describe (every key and
+        shape, finite values) and agree with ``age_range``; the device exists."""
+        super().check()
+        self._ensure_model()
+        self._device()
+
+    # ------------------------------------------------------------------ helpers
     def _ensure_model(self) -> None:
         if getattr(self, "model_", None) is not None:
             return
@@ -185,9 +261,9 @@ class SFCNBrainAge(BrainAgePredictor):
                 "this SFCN predictor has no weights: pass weights=PATH (e.g. the UK Biobank "
                 "run_20190719_00_epoch_best_mae.p with age_range=(42, 82)) or train it with fit()."
             )
-        state = read_state_dict(self.weights)
-        channels, n_bins = infer_architecture(state, self.weights)
-        age_range = self._resolved_age_range(n_bins)
+        state, config = read_checkpoint(self.weights)
+        channels, n_bins = check_state(state, self.weights)
+        age_range = self._resolved_age_range(n_bins, config)
         model = SFCN(channels=channels, n_bins=n_bins, dropout=self.dropout)
         load_state(model, state, self.weights)
         self._set_fitted(model, age_range)
@@ -198,7 +274,18 @@ class SFCNBrainAge(BrainAgePredictor):
         self.bin_centers_ = bin_centers(self.age_range_, self.bin_step)
         self._inference = {}
 
+    def learned_state(self) -> dict:
+        """The learned attributes hashed by fingerprint(): not the network object (its tensors are
+        hashed in fingerprint), the precision chosen at run time or the training history."""
+        skip = {"model_", "dtype_", "bf16_probe_difference_", "history_"}
+        return {k: v for k, v in super().learned_state().items() if k not in skip}
+
     def fingerprint(self) -> str:
+        if self.weights is not None and getattr(self, "model_", None) is None:
+            try:
+                self._ensure_model()  # the same fingerprint before and after the weights are read
+            except Exception:  # noqa: BLE001 - unusable settings: check() says why; the key is params + file
+                pass
         digest = hashlib.sha256(super().fingerprint().encode())
         model = getattr(self, "model_", None)
         if model is not None:
@@ -310,6 +397,7 @@ class SFCNBrainAge(BrainAgePredictor):
             "age_range": list(self.age_range_), "bin_step": float(self.bin_step), "sigma": float(self.sigma),
             "channels": [int(c) for c in self.channels], "dropout": float(self.dropout or 0.0),
             "input_shape": [int(s) for s in self.input_shape],
+            "precision": str(self.precision), "bf16_tolerance": float(self.bf16_tolerance),
         }
 
     def fit(self, scans, ages, validation=None) -> "SFCNBrainAge":
@@ -321,14 +409,8 @@ class SFCNBrainAge(BrainAgePredictor):
         """
         from tqdm.auto import tqdm
 
-        items = list(scans.values) if isinstance(scans, pd.Series) else list(scans)
-        ages = np.asarray(ages, dtype=float)
-        if len(items) != len(ages):
-            raise PredictorError(f"fit got {len(items)} scans but {len(ages)} ages.")
-        if len(items) < 2:
-            raise PredictorError("fit needs at least two scans.")
-        if not np.all(np.isfinite(ages)):
-            raise PredictorError("fit: some ages are missing or not finite; drop those subjects first.")
+        self.validate_params()
+        items, ages = self.validate_fit_input(scans, ages)
         age_range = self._resolved_age_range()
         centers = bin_centers(age_range, self.bin_step)
         if ages.min() < age_range[0] or ages.max() > age_range[1]:
@@ -459,20 +541,13 @@ class SFCNBrainAge(BrainAgePredictor):
         return path
 
     @classmethod
-    def load(cls, path, **params) -> "SFCNBrainAge":
-        """A predictor from a file written by :meth:`save`, a training checkpoint or the
-        authors' UK Biobank state dict (``params`` override what the file says)."""
-        path = Path(path)
-        try:
-            payload = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception:
-            payload = None  # read_state_dict below gives the precise error
-        config = payload.get("config", {}) if isinstance(payload, dict) else {}
+    def _load(cls, path: Path) -> "SFCNBrainAge":
+        """A file written by :meth:`save`, a training checkpoint or the authors' UK Biobank state
+        dict; the settings stored beside the weights (bins, shape) become parameters. Through
+        :meth:`load`, which applies overrides and checks the weights."""
+        _, config = read_checkpoint(path)
         settings = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items() if k in _CONFIG_KEYS}
-        settings.update(params)
-        predictor = cls(weights=str(path), **settings)
-        predictor._ensure_model()
-        return predictor
+        return cls(weights=str(path), **settings)
 
 
 def _atomic_save(payload, path: Path) -> None:
