@@ -27,7 +27,7 @@ from bagkit.report import qc as qc_section
 from bagkit.report import table1 as table1_section
 from bagkit.report.tables import Document, csv_rows, figures_of, tables_of
 
-__all__ = ["write_outputs", "document", "check_formats", "Written", "SECTIONS", "FORMATS"]
+__all__ = ["write_outputs", "document", "build_pdf", "check_formats", "Written", "SECTIONS", "FORMATS"]
 
 # (title, module with blocks(results) and supplementary(results)), in the paper's order.
 SECTIONS: list[tuple[str, object]] = [
@@ -66,6 +66,19 @@ def document(results) -> Document:
         doc.supplementary.append(section.supplementary(results))
     doc.provenance = provenance_section.blocks(results)
     return doc
+
+
+def build_pdf(results, path, figures_dir=None, progress: Callable[[str], None] | None = None) -> None:
+    """report.pdf alone from ``results`` (and the figures' PNGs into ``figures_dir`` when given)."""
+    from bagkit.report.figures import FigureStore
+    from bagkit.report.pdf import build_pdf as render
+
+    doc = document(results)
+    store = FigureStore()
+    render(doc, Path(path), store)
+    if figures_dir is not None:
+        for block in figures_of(doc):
+            (Path(figures_dir) / f"{block.name}.png").write_bytes(store.png(block))
 
 
 def _inputs(results) -> list[Path]:

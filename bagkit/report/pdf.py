@@ -62,11 +62,40 @@ def styles() -> dict[str, ParagraphStyle]:
 
 
 @functools.lru_cache(maxsize=None)
-def cell_style(size: float, bold: bool) -> ParagraphStyle:
+def cell_style(size: float, bold: bool, split: bool = False) -> ParagraphStyle:
     regular, heavy = fonts()
     # splitLongWords=0: a word is never cut; the layout makes every column wide enough for its words
-    return ParagraphStyle(f"cell{size}{bold}", fontName=heavy if bold else regular, fontSize=size,
-                          leading=size * 1.24, splitLongWords=0)
+    # (only a word wider than a landscape page — a 500-character label — is split, see _cell)
+    return ParagraphStyle(f"cell{size}{bold}{split}", fontName=heavy if bold else regular, fontSize=size,
+                          leading=size * 1.24, splitLongWords=int(split))
+
+
+MAX_CELL_HEIGHT = CONTENT_HEIGHT / 8  # taller cell text is cut with "…" (the CSVs keep it whole)
+
+
+def _cell(text: str, size: float, bold: bool, width: float) -> Paragraph:
+    """A cell's paragraph; a word wider than the column (only in the last-resort layout) may be
+    split, and text taller than MAX_CELL_HEIGHT is cut at the longest prefix that fits, ending "…"."""
+    from bagkit.report.layout import CELL_PADDING, text_width
+
+    inner = max(width - 2 * CELL_PADDING, 1.0)
+    split = any(text_width(w, size, bold) > inner for w in text.split())
+    style = cell_style(size, bold, split)
+
+    def make(value):
+        return Paragraph(esc(value).replace("\n", "<br/>"), style)
+
+    cell = make(text)
+    if not split or cell.wrap(inner, CONTENT_HEIGHT)[1] <= MAX_CELL_HEIGHT:
+        return cell
+    low, high = 0, len(text)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if make(text[:middle] + "…").wrap(inner, CONTENT_HEIGHT)[1] <= MAX_CELL_HEIGHT:
+            low = middle
+        else:
+            high = middle
+    return make(text[:low].rstrip() + "…")
 
 
 def paragraph(text, style: str = "body") -> Paragraph:
@@ -112,8 +141,7 @@ def _rl_table(table: Table, layout: TableLayout) -> RLTable:
     cells = []
     for r, row in enumerate(table.rows):
         bold = r < n_header or (r - n_header) in table.section_rows
-        style = cell_style(layout.font_size, bold)
-        cells.append([Paragraph(esc(v).replace("\n", "<br/>"), style) for v in row])
+        cells.append([_cell(v, layout.font_size, bold, w) for v, w in zip(row, layout.widths)])
     out = RLTable(cells, colWidths=list(layout.widths), repeatRows=n_header, hAlign="LEFT")
     commands = [
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
