@@ -68,13 +68,15 @@ def document(results) -> Document:
     return doc
 
 
-def build_pdf(results, path, figures_dir=None, progress: Callable[[str], None] | None = None) -> None:
-    """report.pdf alone from ``results`` (and the figures' PNGs into ``figures_dir`` when given)."""
+def build_pdf(results, path, figures_dir=None, progress: Callable[[str], None] | None = None, *,
+              doc: Document | None = None, store=None) -> None:
+    """report.pdf from ``results`` (and the figures' PNGs into ``figures_dir`` when given);
+    ``doc`` and ``store``: the report model and drawn figures when the caller has them already."""
     from bagkit.report.figures import FigureStore
     from bagkit.report.pdf import build_pdf as render
 
-    doc = document(results)
-    store = FigureStore()
+    doc = doc if doc is not None else document(results)
+    store = store if store is not None else FigureStore()
     render(doc, Path(path), store)
     if figures_dir is not None:
         for block in figures_of(doc):
@@ -138,10 +140,8 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
         for block in figures_of(doc):
             (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))
         if "pdf" in formats:
-            from bagkit.report.pdf import build_pdf
-
             say("report: PDF")
-            build_pdf(doc, staging / "report.pdf", store)
+            build_pdf(results, staging / "report.pdf", doc=doc, store=store)
         if "docx" in formats:
             from bagkit.report.word import build_docx
 
