@@ -207,7 +207,7 @@ class _Builder:
             elif isinstance(block, Text):
                 style = "note" if block.style == "bullet" else block.style
                 if block.style == "heading":
-                    out.append(CondPageBreak(40 * mm))  # a heading never sits alone at a page's foot
+                    out.append(CondPageBreak(0.3 * CONTENT_HEIGHT))  # a heading never sits alone at a page foot
                 out.append(paragraph(block.text, style))
         return out
 
