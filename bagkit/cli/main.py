@@ -1,7 +1,6 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -17,7 +16,6 @@ from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
 from bagkit.cli.preprocess import (
-    add_preprocessing,
     check_preprocess_options,
     predict_scans,
     preprocess_options,
@@ -231,8 +229,6 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
         cohort = cohort.with_predictions(predicted, predictor_name, inputs)
     for warning in _unique(caught):
         click.echo(f"warning: {warning}", err=True)
-    data, volume_notes = add_preprocessing(cohort.data, predicted)
-    cohort = dataclasses.replace(cohort, data=data, notes=tuple(cohort.notes) + tuple(volume_notes))
     for what, how in cohort.derivations.items():
         if what.startswith("brain age"):
             say(f"{what}: {how}")
