@@ -103,7 +103,7 @@ def cli(debug):
 
 
 @cli.command()
-@click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("cohort_file", type=click.Path(exists=True))
 @click.option("--visits", type=click.Path(exists=True, dir_okay=False),
               help="Visits table (subject_id, years, edss): EDSS worsening is derived by the paper's rule.")
 @click.option("--control", default="HC", show_default=True, help="Label of the control group.")
@@ -157,10 +157,11 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, bias_correction,
            bias_folds, bias_calibration, welch, roc_direction, seed, predictor_name, weights, model, params, cache_dir,
            scheduler, workers, quiet):
-    """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
+    """Analyse COHORT_FILE (CSV/TSV, or a BIDS folder) and write the report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
-    column (paths relative to COHORT_FILE) before the analysis."""
+    column (paths relative to COHORT_FILE) before the analysis. A BIDS folder gives
+    participants.tsv and each subject's T1 (first session and run, stated in the notes)."""
     say = _Progress(quiet)
     if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()):
         raise click.UsageError("--weights, --model, --param, --scheduler, --workers and --preprocess need --predictor NAME "

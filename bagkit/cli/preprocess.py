@@ -26,7 +26,7 @@ def _progress(quiet: bool):
 def scans_from_arguments(arguments) -> list[Path]:
     """The scan paths: each argument a NIfTI file, or one cohort table whose ``scan`` column
     names them (relative to the table), or one BIDS folder."""
-    from bagkit.imaging.bids import is_bids_folder, read_bids
+    from bagkit.cohort.bids import is_bids_folder, read_bids
 
     if len(arguments) == 1 and Path(arguments[0]).is_dir():
         folder = Path(arguments[0])
