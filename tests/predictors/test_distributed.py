@@ -277,6 +277,10 @@ def test_a_killed_worker_loses_no_scan_and_predicts_none_twice(counting_cohort, 
     thread.start()
     _wait_for(lambda: any(log.glob("started-*")), 60, "the held scan to start")
     victim = int(next(log.glob("started-*")).name.split("-")[1])
+    # Results still on a worker when it dies are lost with it and computed again (Dask's resilience);
+    # kill once every scan predicted so far is in the client's cache, so the count below is exact.
+    _wait_for(lambda: len(_cache_entries(folder / "cache")) == sum(predictions_logged(log).values()), 60,
+              "the results so far to reach the client")
     os.kill(victim, signal.SIGKILL)  # the worker process dies mid-task; its nanny starts a new one
     (log / "release").write_text("")
     thread.join(120)
