@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,11 @@ def _env(*extra_paths, **variables):
 @pytest.fixture(scope="module")
 def local_cluster():
     """A LocalCluster of 2 worker processes (1 thread each), as --workers 2 makes on 2 cores."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=40)
+    with cluster:
         yield cluster
 
 
