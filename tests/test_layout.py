@@ -172,7 +172,8 @@ def test_bag_is_computed_only_by_the_cohort(tmp_path):
     assert merged.inputs["predictor weights"] == "w.p"
     assert any("no prediction for S59" in note for note in merged.notes)
     for source in (ROOT / "bagkit" / "cli").glob("*.py"):
-        assert '["bag"]' not in source.read_text(), source
+        text = source.read_text()
+        assert '["bag"]' not in text and '["nbv"]' not in text and "icv_ml" not in text, source
 
 
 def test_options_field_defaults_are_frozen_dataclass():

@@ -1,7 +1,7 @@
 """Preprocessing QC as a result: which scans passed, were flagged or failed, with their QC numbers,
 and which QC pictures the report shows (every flagged or failed scan with a picture, and a sample
 of the passed ones). The columns come from ``bagkit report --preprocess``
-(:func:`bagkit.cli.preprocess.predict_scans`): ``preprocess_status``, ``preprocess_flags``,
+(:func:`bagkit.predictors.raw.predict_from_raw`): ``preprocess_status``, ``preprocess_flags``,
 ``qc_template_correlation``, ``qc_template_dice``, ``icv_ml``, ``qc_picture``."""
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """The ``bagkit`` command: parse options, call the API, say where the files went. No logic of its own."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -17,7 +16,6 @@ from bagkit.cli.predictors import COMMANDS as PREDICTOR_COMMANDS
 from bagkit.cli.predictors import _make_predictor, _params, default_cache_dir, predictor_options
 from bagkit.cli.preprocess import COMMANDS as PREPROCESS_COMMANDS
 from bagkit.cli.preprocess import (
-    add_preprocessing,
     check_preprocess_options,
     predict_scans,
     preprocess_options,
@@ -105,7 +103,7 @@ def cli(debug):
 
 
 @cli.command()
-@click.argument("cohort_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("cohort_file", type=click.Path(exists=True))
 @click.option("--visits", type=click.Path(exists=True, dir_okay=False),
               help="Visits table (subject_id, years, edss): EDSS worsening is derived by the paper's rule.")
 @click.option("--control", default="HC", show_default=True, help="Label of the control group.")
@@ -167,10 +165,11 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
            bias_folds, bias_calibration, welch, roc_direction, seed, table1_smd, table1_missing, table1_overall,
            table1_p_adjust, predictor_name, weights, model, params, cache_dir,
            scheduler, workers, quiet):
-    """Analyse COHORT_FILE (CSV/TSV) and write the PDF report, table1.csv and results.csv.
+    """Analyse COHORT_FILE (CSV/TSV, or a BIDS folder) and write the report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
-    column (paths relative to COHORT_FILE) before the analysis."""
+    column (paths relative to COHORT_FILE) before the analysis. A BIDS folder gives
+    participants.tsv and each subject's T1 (first session and run, stated in the notes)."""
     say = _Progress(quiet)
     if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()):
         raise click.UsageError("--weights, --model, --param, --scheduler, --workers and --preprocess need --predictor NAME "
@@ -246,8 +245,6 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
         cohort = cohort.with_predictions(predicted, predictor_name, inputs)
     for warning in _unique(caught):
         click.echo(f"warning: {warning}", err=True)
-    data, volume_notes = add_preprocessing(cohort.data, predicted)
-    cohort = dataclasses.replace(cohort, data=data, notes=tuple(cohort.notes) + tuple(volume_notes))
     for what, how in cohort.derivations.items():
         if what.startswith("brain age"):
             say(f"{what}: {how}")

@@ -26,7 +26,7 @@ def _progress(quiet: bool):
 def scans_from_arguments(arguments) -> list[Path]:
     """The scan paths: each argument a NIfTI file, or one cohort table whose ``scan`` column
     names them (relative to the table), or one BIDS folder."""
-    from bagkit.imaging.bids import is_bids_folder, read_bids
+    from bagkit.cohort.bids import is_bids_folder, read_bids
 
     if len(arguments) == 1 and Path(arguments[0]).is_dir():
         folder = Path(arguments[0])
@@ -170,64 +170,20 @@ def check_preprocess_options() -> dict:
 
 
 def predict_scans(frame, predictor, base_dir, cache_dir=None, progress: bool = True, scheduler=None, workers=None):
-    """``bagkit.predictors.predict_cohort``, after the preprocessing when the command was given
-    ``--preprocess``: the predictions of the preprocessed scans, with the columns
-    ``preprocess_status``, ``preprocess_flags``, ``icv_ml`` and ``brain_volume_ml`` (from the
-    brain mask) added, and why a scan was left out in ``prediction_error``."""
+    """``bagkit.predictors.predict_cohort``, or with ``--preprocess``
+    :func:`bagkit.predictors.raw.predict_from_raw` (raw scans preprocessed first, QC columns added)."""
     from bagkit.predictors import predict_cohort
 
     settings = check_preprocess_options()
     if not settings.get("enabled"):
         return predict_cohort(frame, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress,
                               scheduler=scheduler, workers=workers)
-    from bagkit.imaging.pipeline import preprocess_cohort
+    from bagkit.predictors.raw import predict_from_raw
 
-    store = Path(settings.get("store") or default_preprocess_dir())
-    say = _progress(not progress)
-    say(f"preprocessing raw scans into {store}")
-    done = preprocess_cohort(frame, base_dir=base_dir, out_dir=store, keep_flagged=bool(settings.get("keep_flagged")),
-                             progress=say)
-    prepared = frame.copy()
-    prepared["scan"] = done.scans
-    predicted = predict_cohort(prepared, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress,
-                               scheduler=scheduler, workers=workers)
-    reasons = done.status["preprocess_error"]
-    left_out = reasons.notna() & done.scans.isna()
-    predicted.loc[left_out, "prediction_error"] = "preprocessing: " + reasons[left_out].astype(str)
-    for column in ("preprocess_status", "preprocess_flags", "icv_ml", "brain_volume_ml", "qc_template_correlation",
-                   "qc_template_dice", "qc_picture"):
-        values = done.status[column]
-        numeric = column.endswith("_ml") or column.startswith("qc_template")
-        predicted[column] = values.astype(float) if numeric else values.fillna("")
-    say(f"preprocessing: {int((done.status['preprocess_status'] == 'ok').sum())} passed, "
-        f"{int((done.status['preprocess_status'] == 'flagged').sum())} flagged, "
-        f"{int((done.status['preprocess_status'] == 'error').sum())} failed, "
-        f"{int((done.status['preprocess_status'] == 'passed through').sum())} passed through")
-    return predicted
+    return predict_from_raw(frame, predictor, Path(settings.get("store") or default_preprocess_dir()),
+                            base_dir=base_dir, cache_dir=cache_dir, keep_flagged=bool(settings.get("keep_flagged")),
+                            progress=progress, say=_progress(not progress), scheduler=scheduler, workers=workers)
 
-
-def add_preprocessing(data, predicted):
-    """``data`` with the preprocessing's QC columns (for the report's QC page) and ``icv_ml`` /
-    ``brain_volume_ml`` (and ``nbv``) from its brain masks where the table has none, and the note
-    that says so (or no note). Unchanged when nothing was preprocessed."""
-    if "icv_ml" not in predicted.columns:
-        return data, ()
-    filled = []
-    data = data.copy()
-    for column in ("preprocess_status", "preprocess_flags", "qc_template_correlation", "qc_template_dice",
-                   "qc_picture"):
-        data[column] = predicted[column].to_numpy()
-    for column in ("icv_ml", "brain_volume_ml"):
-        if column not in data.columns or data[column].isna().all():
-            data[column] = predicted[column].to_numpy(dtype=float)
-            filled.append(column)
-    if not filled:
-        return data, ()
-    if "nbv" not in data.columns or data["nbv"].isna().all() or "brain_volume_ml" in filled:
-        data["nbv"] = data["brain_volume_ml"] / data["icv_ml"]
-    return data, (f"{' and '.join(filled)} estimated from the preprocessing's brain masks (bagkit preprocess: "
-                  f"ICV = deepbet mask volume, brain volume = its grey + white matter by 3-class Otsu); "
-                  f"not a segmentation tool's volumes",)
 
 __all__ = ["COMMANDS", "preprocess_command", "scans_from_arguments", "preprocess_options", "predict_scans",
-           "add_preprocessing", "preprocess_requested", "default_preprocess_dir"]
+           "preprocess_requested", "default_preprocess_dir"]

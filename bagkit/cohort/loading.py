@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bagkit.cohort.bids import read_bids
 from bagkit.cohort.model import Cohort
 from bagkit.cohort.schema import _ALIASES, _AQP4, _BINARY, _SEX, COLUMNS, worsening_threshold
 from bagkit.cohort.visits import _attach_visits, read_visits
@@ -131,7 +132,10 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
 
     Parameters
     ----------
-    path : CSV or TSV (a BIDS ``participants.tsv`` works: ``participant_id`` is taken as subject_id).
+    path : CSV or TSV (a BIDS ``participants.tsv`` works: ``participant_id`` is taken as subject_id),
+        or a BIDS folder: ``participants.tsv`` plus each subject's ``sub-*/[ses-*/]anat/*_T1w.nii[.gz]``
+        as the ``scan`` column (first session and first run by default, each choice stated in the
+        notes; see :mod:`bagkit.cohort.bids`).
     control : label of the control group (``None``: the cohort has no control group).
     columns : ``{canonical: your_column}`` for columns named otherwise in the file.
     labels : ``{canonical: display label}`` for the report.
@@ -143,7 +147,12 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
         (a subject-level column read as ``group``) before any per-group work.
     """
     path = Path(path)
-    frame = read_table(path, "cohort")
+    bids_notes: tuple[str, ...] = ()
+    if path.is_dir():  # a BIDS folder: participants.tsv + each subject's T1 (choices stated in the notes)
+        bids = read_bids(path)
+        frame, bids_notes = bids.data, tuple(f"BIDS: {note}" for note in bids.notes)
+    else:
+        frame = read_table(path, "cohort")
     mapping: dict[str, str] = {}
     display: dict[str, str] = {}
     if mapping_file is not None:
@@ -233,14 +242,14 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
     if "nbv" not in data and {"brain_volume_ml", "icv_ml"} <= set(data.columns):
         data["nbv"] = data["brain_volume_ml"] / data["icv_ml"]
 
-    notes: list[str] = []
+    notes: list[str] = list(bids_notes)
     if visits is not None:
         visit_table = read_visits(visits)
         notes += visit_table.attrs.get("notes", [])
         data = _attach_visits(data.reset_index(drop=True), visit_table, path, visits, in_file)
     else:
         data = _derive_followup_columns(data, path).reset_index(drop=True)
-    inputs = {"cohort": str(path)}
+    inputs = {"cohort": str(path / "participants.tsv" if path.is_dir() else path)}
     if visits is not None:
         inputs["visits"] = str(visits)
     if mapping_file is not None:

@@ -95,6 +95,8 @@ class Cohort:
             derivations["brain age computed on"] = (
                 f"Dask distributed {run['distributed_version']} (dask {run['dask_version']}), {run['cluster']}, "
                 f"scheduler {run['scheduler']}, {run['workers']} worker(s), {run['threads']} thread(s)")
+        data, volume_notes = _with_preprocessing(data, predicted)
+        notes = volume_notes + notes
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
                                    inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
 
@@ -129,3 +131,29 @@ class Cohort:
 
     def __len__(self) -> int:
         return len(self.data)
+
+
+#: the raw-scan preprocessing's per-subject QC columns (see bagkit.predictors.raw)
+_QC_COLUMNS = ("preprocess_status", "preprocess_flags", "qc_template_correlation", "qc_template_dice", "qc_picture")
+
+
+def _with_preprocessing(data: pd.DataFrame, predicted: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """``data`` with the preprocessing's QC columns (for the report's QC page) and ``icv_ml`` /
+    ``brain_volume_ml`` (and ``nbv``) from its brain masks where the table has none, with the note
+    that says so. Unchanged when the predictions came without preprocessing."""
+    if "icv_ml" not in predicted.columns:
+        return data, ()
+    filled = []
+    for column in _QC_COLUMNS:
+        data[column] = predicted[column].to_numpy()
+    for column in ("icv_ml", "brain_volume_ml"):
+        if column not in data.columns or data[column].isna().all():
+            data[column] = predicted[column].to_numpy(dtype=float)
+            filled.append(column)
+    if not filled:
+        return data, ()
+    if "nbv" not in data.columns or data["nbv"].isna().all() or "brain_volume_ml" in filled:
+        data["nbv"] = data["brain_volume_ml"] / data["icv_ml"]
+    return data, (f"brain volumes: {' and '.join(filled)} estimated from the preprocessing's brain masks "
+                  f"(bagkit preprocess: ICV = deepbet mask volume, brain volume = its grey + white matter by "
+                  f"3-class Otsu); not a segmentation tool's volumes",)

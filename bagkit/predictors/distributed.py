@@ -193,8 +193,10 @@ def _connect(distributed, scheduler, workers, timeout):
         n = int(workers)
         threads = max(1, usable_cores() // n)
         try:
-            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
-                                               dashboard_address=None, silence_logs=quiet)
+            with warnings.catch_warnings():  # the scheduler's HTTP port: another cluster may hold 8787
+                warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+                cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
+                                                   dashboard_address=None, silence_logs=quiet)
         except Exception as error:
             raise BagkitError(f"could not start a local Dask cluster of {n} worker processes: "
                               f"{type(error).__name__}: {error}") from error

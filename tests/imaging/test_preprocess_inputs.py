@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bagkit.cli import cli
+from bagkit.cohort.bids import read_bids
 from bagkit.errors import CohortError, ImageError
-from bagkit.imaging.bids import read_bids
 from bagkit.imaging.pipeline import PreprocessOptions, check_raw_t1, output_name
 
 

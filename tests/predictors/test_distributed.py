@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +57,11 @@ def _env(*extra_paths, **variables):
 @pytest.fixture(scope="module")
 def local_cluster():
     """A LocalCluster of 2 worker processes (1 thread each), as --workers 2 makes on 2 cores."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as cluster:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, silence_logs=40)
+    with cluster:
         yield cluster
 
 
@@ -277,6 +281,10 @@ def test_a_killed_worker_loses_no_scan_and_predicts_none_twice(counting_cohort, 
     thread.start()
     _wait_for(lambda: any(log.glob("started-*")), 60, "the held scan to start")
     victim = int(next(log.glob("started-*")).name.split("-")[1])
+    # Results still on a worker when it dies are lost with it and computed again (Dask's resilience);
+    # kill once every scan predicted so far is in the client's cache, so the count below is exact.
+    _wait_for(lambda: len(_cache_entries(folder / "cache")) == sum(predictions_logged(log).values()), 60,
+              "the results so far to reach the client")
     os.kill(victim, signal.SIGKILL)  # the worker process dies mid-task; its nanny starts a new one
     (log / "release").write_text("")
     thread.join(120)

@@ -85,7 +85,7 @@ def read_bids(folder, session: str | None = None) -> BidsTable:
     missing = sorted(set(chosen) - set(participants["subject_id"]))
     if missing:
         notes.append(f"{participants_path.name}: no row for {', '.join(missing)} (kept with empty columns)")
-    scans = pd.DataFrame({"subject_id": list(chosen), "scan": [str(p) for p in chosen.values()]})
+    scans = pd.DataFrame({"subject_id": list(chosen), "scan": [str(p.resolve()) for p in chosen.values()]})
     data = participants.merge(scans, on="subject_id", how="outer", sort=False)
     without = data["scan"].isna()
     if without.any():
