@@ -12,7 +12,9 @@ check and the failure wording are :mod:`bagkit.predictors.distributed`'s.
 - A scan that fails (not a T1, a library error, a worker that died on it each time it was
   tried) is that scan's error, and the batch goes on.
 - The workers WRITE the outputs: with ``--scheduler`` the scans and the output folder must be
-  on a filesystem shared with the workers, at the same paths.
+  on a filesystem shared with the workers, at the same paths. A worker that cannot read a scan
+  or write into the folder stops the run with a :class:`~bagkit.errors.BagkitError` naming it
+  (the scans done so far are in ``qc.csv``).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from bagkit.imaging.pipeline import (
 )
 from bagkit.io.hashing import file_hash
 from bagkit.predictors.distributed import (
+    WorkerSetupError,
     _check_workers,
     _connect,
     _import_distributed,
@@ -120,6 +123,10 @@ def _run(distributed, todo, results, out_dir, options, force, progress, schedule
                                                if done.files else {})
                 else:
                     error = future.exception() if future.status == "error" else None
+                    if isinstance(error, (WorkerSetupError, ImportError)):
+                        done_count = sum(1 for r in results if r is not None and not r.error)
+                        raise BagkitError(f"{error}. The run stopped; {done_count} scan(s) preprocessed or "
+                                          f"cached are in {out_dir}/qc.csv; a rerun goes on from there.") from None
                     why = _task_failure(error, distributed) if error is not None else "cancelled"
                     done = PreprocessedScan(source=path, name=name, error=f"{path}: {why}")
                 future.release()
@@ -161,8 +168,14 @@ def _preprocess_task(path, out_dir, options, force=False, name=None, digest=None
                      threads: int | None = None) -> PreprocessedScan:
     """One task: one scan through :func:`~bagkit.imaging.pipeline.preprocess_one` with ``threads``
     threads (None: this machine's cores shared by the worker's concurrent tasks)."""
-    from bagkit.predictors.distributed import _worker_threads, usable_cores
+    from bagkit.predictors.distributed import _worker_name, _worker_threads, usable_cores
 
+    if not (os.path.isfile(path) and os.access(path, os.R_OK)):
+        raise WorkerSetupError(f"{_worker_name()} cannot read the scan {path}, which the client reads: the workers "
+                               f"need the scans at the same paths (a shared filesystem)")
+    if not (os.path.isdir(out_dir) and os.access(out_dir, os.W_OK | os.X_OK)):
+        raise WorkerSetupError(f"{_worker_name()} cannot write into the output folder {out_dir}: the workers write "
+                               f"the preprocessed scans, so it must be on a filesystem they share, at the same path")
     pin_threads(threads or max(1, usable_cores() // _worker_threads()))
     return preprocess_one(path, out_dir, options, force=force, name=name, digest=digest)
 

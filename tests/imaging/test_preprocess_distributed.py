@@ -103,3 +103,16 @@ def test_a_rerun_does_nothing_and_starts_no_cluster(distributed_run, monkeypatch
     assert result.exit_code == 0, result.output
     assert "2 from the cache" in result.output
     assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_a_worker_that_cannot_read_a_scan_or_write_the_output_says_so(tmp_path):
+    """The task's own check (run here, as a worker would): not a per-scan error but a stop."""
+    from bagkit.predictors.distributed import WorkerSetupError
+    from bagkit.predictors.preprocess_distributed import _preprocess_task
+
+    with pytest.raises(WorkerSetupError, match="cannot read the scan .*missing_T1w.nii.gz.*same paths"):
+        _preprocess_task(str(tmp_path / "missing_T1w.nii.gz"), str(tmp_path), None)
+    scan = tmp_path / "sub-09_T1w.nii.gz"
+    scan.write_bytes(b"x")
+    with pytest.raises(WorkerSetupError, match="cannot write into the output folder .*nowhere"):
+        _preprocess_task(str(scan), str(tmp_path / "nowhere"), None)
