@@ -17,6 +17,14 @@ def test_import_bagkit_imports_neither_torch_nor_rpy2_nor_dask():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_serial_preprocessing_never_imports_dask():
+    """bagkit preprocess without --scheduler / --workers: its modules leave Dask out."""
+    code = ("import sys, bagkit.cli.preprocess, bagkit.imaging.pipeline; "
+            "bad = [m for m in ('dask', 'distributed') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_serial_prediction_never_imports_dask(tmp_path):
     """Without --scheduler / --workers, predict_cohort runs as before and Dask stays out."""
     code = (

@@ -72,13 +72,21 @@ def scans_from_arguments(arguments) -> list[Path]:
 @click.option("--no-n4", is_flag=True, help="Skip N4 bias-field correction.")
 @click.option("--force", is_flag=True,
               help="Replace outputs made from another input or pipeline version (never an input file).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Preprocess on an existing Dask cluster: its scheduler address (tcp://host:8786) or scheduler "
+                   "file; one task per scan. The workers WRITE the outputs: the scans and the output folder must "
+                   "be on a filesystem shared with them, at the same paths (see docs/distributed.md).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Preprocess on a Dask cluster of N worker processes on this machine (with --scheduler: wait "
+                   "for N workers to join). Needs `pip install 'bagkit[distributed]'`.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
-def preprocess_command(inputs, out, order, no_n4, force, quiet):
+def preprocess_command(inputs, out, order, no_n4, force, scheduler, workers, quiet):
     """Preprocess raw T1 scans: N4, skull stripping (deepbet), affine registration to the MNI152
     2009a template (SimpleITK), 1 mm, intensity / brain mean, QC.
 
     INPUTS: NIfTI files, or one cohort table (CSV/TSV) with a `scan` column, or one BIDS folder.
-    Cached by input content: a second run on the same scans does nothing."""
+    Cached by input content: a second run on the same scans does nothing. With --workers N or
+    --scheduler ADDRESS each scan is a Dask task (docs/distributed.md)."""
     from bagkit.imaging.pipeline import PreprocessOptions, preprocess_scans
 
     say = _progress(quiet)
@@ -90,7 +98,13 @@ def preprocess_command(inputs, out, order, no_n4, force, quiet):
         raise click.ClickException("no scans to preprocess.")
     try:
         options = PreprocessOptions(order=order, n4=not no_n4)
-        results = preprocess_scans(scans, out, options, force=force, progress=say)
+        if scheduler is None and workers is None:
+            results = preprocess_scans(scans, out, options, force=force, progress=say)
+        else:  # Dask is imported only here
+            from bagkit.predictors.preprocess_distributed import preprocess_scans_distributed
+
+            results = preprocess_scans_distributed(scans, out, options, force=force, progress=say,
+                                                   scheduler=scheduler, workers=workers, bar=not quiet)
     except BagkitError as error:
         raise click.ClickException(str(error)) from None
     failed = [r for r in results if r.error]

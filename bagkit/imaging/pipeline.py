@@ -446,6 +446,24 @@ def _read_sidecar(path: Path) -> dict | None:
         return None
 
 
+def cached_scan(path, out_dir, options: PreprocessOptions = PreprocessOptions(), name: str | None = None,
+                digest: str | None = None) -> PreprocessedScan | None:
+    """The scan's outputs in ``out_dir`` when they are there, complete, and made from the same
+    input (SHA-256) with the same pipeline options; else None (nothing is computed)."""
+    source = Path(path)
+    name = name or output_name(source)
+    files = output_paths(out_dir, name)
+    if not files["sidecar"].is_file() or not source.is_file():
+        return None
+    digest = digest or file_hash(source)
+    sidecar = _read_sidecar(files["sidecar"])
+    if sidecar and sidecar.get("input_sha256") == digest and sidecar.get("pipeline") == options.key() \
+            and all(p.is_file() for p in files.values()):
+        return PreprocessedScan(source=source, name=name, files=files, qc=sidecar.get("qc", {}),
+                                seconds=sidecar.get("seconds", {}), input_sha256=digest, cached=True)
+    return None
+
+
 def preprocess_scan(path, out_dir, options: PreprocessOptions = PreprocessOptions(), force: bool = False,
                     name: str | None = None, digest: str | None = None) -> PreprocessedScan:
     """Preprocess one raw T1 into ``out_dir`` (see the module's docstring for the files).
@@ -461,11 +479,9 @@ def preprocess_scan(path, out_dir, options: PreprocessOptions = PreprocessOption
     digest = digest or (file_hash(source) if source.is_file() else "")
     if not source.is_file():
         raise ImageError(f"{source}: scan file not found.")
-    sidecar = _read_sidecar(files["sidecar"]) if files["sidecar"].is_file() else None
-    if sidecar and sidecar.get("input_sha256") == digest and sidecar.get("pipeline") == options.key() \
-            and all(p.is_file() for p in files.values()):
-        return PreprocessedScan(source=source, name=name, files=files, qc=sidecar.get("qc", {}),
-                                seconds=sidecar.get("seconds", {}), input_sha256=digest, cached=True)
+    cached = cached_scan(source, out_dir, options, name=name, digest=digest)
+    if cached is not None:
+        return cached
     for role, target in files.items():
         if target.exists() and target.resolve() == source.resolve():
             raise OutputExistsError(f"{target}: the preprocessed {role} would overwrite the input {source}.")
@@ -525,6 +541,41 @@ def _versions() -> dict:
     return versions
 
 
+def preprocess_one(path, out_dir, options: PreprocessOptions = PreprocessOptions(), force: bool = False,
+                   name: str | None = None, digest: str | None = None) -> PreprocessedScan:
+    """:func:`preprocess_scan`, a failure returned as the scan's ``error`` (never raised): the
+    step each scan of a batch goes through, in this process or as a task on a Dask worker."""
+    path = Path(path)
+    name = name or output_name(path)
+    try:
+        return preprocess_scan(path, out_dir, options, force=force, name=name, digest=digest)
+    except BagkitError as error:
+        return PreprocessedScan(source=path, name=name, error=str(error))
+    except Exception as error:  # noqa: BLE001 - a library failure on one scan never stops the batch
+        return PreprocessedScan(source=path, name=name, error=f"{path}: {type(error).__name__}: {error}")
+
+
+def name_clashes(paths: Sequence[Path], names: Sequence[str]) -> dict[int, str]:
+    """Index → error for each input whose output name an earlier, different input already has."""
+    taken: dict[str, Path] = {}
+    clashes = {}
+    for index, (path, name) in enumerate(zip(paths, names)):
+        if name in taken and taken[name].resolve() != Path(path).resolve():
+            clashes[index] = (f"{path}: its outputs would be named {name!r} like those of {taken[name]}; rename "
+                              f"one of them or preprocess them into different folders.")
+        else:
+            taken.setdefault(name, Path(path))
+    return clashes
+
+
+def describe_done(done: PreprocessedScan) -> str:
+    """One progress line's end for a scan: its error, 'cached' or its time, and its QC flags."""
+    state = ("error: " + done.error) if done.error else (
+        "cached" if done.cached else f"{done.seconds.get('total', float('nan')):.1f} s")
+    flags = f" QC flags: {', '.join(done.flags)}" if done.flags else ""
+    return f"{done.name}: {state}{flags}"
+
+
 def preprocess_scans(paths: Iterable, out_dir, options: PreprocessOptions = PreprocessOptions(),
                      force: bool = False, progress: Callable[[str], None] | None = None,
                      names: Sequence[str] | None = None) -> list[PreprocessedScan]:
@@ -535,30 +586,17 @@ def preprocess_scans(paths: Iterable, out_dir, options: PreprocessOptions = Prep
     names = list(names) if names is not None else [output_name(p) for p in paths]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    clashes = name_clashes(paths, names)
     results: list[PreprocessedScan] = []
-    taken: dict[str, Path] = {}
     for index, (path, name) in enumerate(zip(paths, names), start=1):
         if progress:
             progress(f"preprocess [{index}/{len(paths)}] {path}")
-        if name in taken and taken[name].resolve() != path.resolve():
-            results.append(PreprocessedScan(source=path, name=name, error=(
-                f"{path}: its outputs would be named {name!r} like those of {taken[name]}; rename one of them "
-                f"or preprocess them into different folders.")))
+        if index - 1 in clashes:
+            results.append(PreprocessedScan(source=path, name=name, error=clashes[index - 1]))
         else:
-            taken[name] = path
-            try:
-                results.append(preprocess_scan(path, out_dir, options, force=force, name=name))
-            except BagkitError as error:
-                results.append(PreprocessedScan(source=path, name=name, error=str(error)))
-            except Exception as error:  # noqa: BLE001 - a library failure on one scan never stops the batch
-                results.append(PreprocessedScan(source=path, name=name,
-                                                error=f"{path}: {type(error).__name__}: {error}"))
+            results.append(preprocess_one(path, out_dir, options, force=force, name=name))
         if progress:
-            done = results[-1]
-            state = ("error: " + done.error) if done.error else (
-                "cached" if done.cached else f"{done.seconds.get('total', float('nan')):.1f} s")
-            flags = f" QC flags: {', '.join(done.flags)}" if done.flags else ""
-            progress(f"preprocess [{index}/{len(paths)}] {done.name}: {state}{flags}")
+            progress(f"preprocess [{index}/{len(paths)}] {describe_done(results[-1])}")
     write_qc_table(out_dir / "qc.csv", results)
     return results
 
@@ -678,5 +716,6 @@ def write_qc_table(path, results: Sequence[PreprocessedScan]) -> Path:
 __all__ = ["CohortPreprocessing", "preprocess_cohort", "is_declared_preprocessed", "tissue_fraction",
            "PIPELINE_VERSION", "STRIP_FIRST", "REGISTER_FIRST", "PreprocessOptions", "PipelineResult",
            "PreprocessedScan", "check_raw_t1", "output_name", "output_paths", "n4_correct", "skull_strip",
-           "register_affine", "run_pipeline", "preprocess_scan", "preprocess_scans", "write_qc_table",
+           "register_affine", "run_pipeline", "preprocess_scan", "preprocess_scans", "preprocess_one", "cached_scan",
+           "name_clashes", "describe_done", "write_qc_table",
            "QC_COLUMNS", "STEPS"]

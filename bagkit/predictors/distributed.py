@@ -274,9 +274,11 @@ def _make_probe():
     return probe
 
 
-def _check_workers(client, predictor, address) -> dict[str, int]:
-    """Threads per worker, after checking every worker imports bagkit and the predictor."""
-    modules = _needed_modules(predictor)
+def _check_workers(client, predictor, address, modules: list[str] | None = None,
+                   what: str | None = None) -> dict[str, int]:
+    """Threads per worker, after checking every worker imports bagkit and the predictor (or
+    ``modules``, for the work ``what`` names: e.g. preprocessing)."""
+    modules = modules or _needed_modules(predictor)
     try:
         found = client.run(_make_probe(), modules)
     except Exception as error:
@@ -284,13 +286,17 @@ def _check_workers(client, predictor, address) -> dict[str, int]:
                           f"{type(error).__name__}: {error}") from error
     lacking = {worker: info["missing"] for worker, info in found.items() if info["missing"]}
     if lacking:
-        name = getattr(predictor, "name", type(predictor).__name__)
         lines = "; ".join(f"{worker} cannot import {', '.join(f'{m} ({why})' for m, why in missing.items())}"
                           for worker, missing in sorted(lacking.items()))
+        if what is None:
+            name = getattr(predictor, "name", type(predictor).__name__)
+            what = f"predicting with {name!r}"
+            install = f"bagkit and the predictor's package (the module {modules[-1]})"
+        else:
+            install = f"bagkit and what it needs there ({', '.join(modules)})"
         raise BagkitError(
-            f"{len(lacking)} of {len(found)} Dask worker(s) at {address} lack what predicting with {name!r} "
-            f"needs: {lines}. Install bagkit and the predictor's package (the module {modules[-1]}) in every "
-            f"worker's environment, the same versions as here."
+            f"{len(lacking)} of {len(found)} Dask worker(s) at {address} lack what {what} needs: {lines}. "
+            f"Install {install} in every worker's environment, the same versions as here."
         )
     return {worker: info["threads"] for worker, info in found.items()}
 
