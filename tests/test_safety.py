@@ -261,7 +261,8 @@ def test_compare_with_text_in_a_number_column_names_file_column_and_line(tmp_pat
     b.write_text("subject_id,brain_age\ns1,51\ns2,52\ns3,60\ns4,71\n")
     result = CliRunner().invoke(cli, ["compare", str(a), str(b)])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert f"{a}: column 'brain_age' must hold numbers; line(s) 3 hold 'abc'" in result.output
+    # the one table reader's wording: the file, the column, the value and its line
+    assert f"{a}: column 'brain_age' must hold numbers; found 'abc' on line(s) 3" in result.output
 
 
 def test_compare_csv_escapes_formula_labels(tmp_path):
