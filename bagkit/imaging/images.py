@@ -58,6 +58,12 @@ def check_image_size(image, path, max_bytes: int | None = None) -> None:
         )
 
 
+def single_volume(data: np.ndarray) -> np.ndarray:
+    """A 4-D array that holds one volume as that 3-D volume (the one 4-D squeeze of bagkit);
+    any other array unchanged."""
+    return data[..., 0] if data.ndim == 4 and data.shape[3] == 1 else data
+
+
 def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERANCE_MM,
             max_bytes: int | None = None) -> nib.Nifti1Image:
     """Read a T1 NIfTI and check it against the input contract.
@@ -88,8 +94,7 @@ def load_t1(path, resample: bool = False, voxel_tolerance: float = VOXEL_TOLERAN
             f"{path}: the image data cannot be read — the file looks corrupt or truncated "
             f"({type(error).__name__}: {error})."
         ) from error
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
+    data = single_volume(data)
     if data.ndim != 3:
         raise ImageError(
             f"{path}: a {data.ndim}-D image of shape {data.shape}; expected one 3-D T1 volume "
@@ -221,6 +226,6 @@ def load_and_preprocess(path, shape: Sequence[int] = DEFAULT_SHAPE, resample: bo
 
 
 __all__ = [
-    "DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size", "load_t1",
+    "DEFAULT_SHAPE", "VOXEL_TOLERANCE_MM", "MAX_IMAGE_BYTES", "max_image_bytes", "check_image_size", "single_volume", "load_t1",
     "preprocess", "resample_to_1mm", "crop_or_pad", "load_and_preprocess",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from bagkit.errors import ImageError
-from bagkit.imaging.images import check_image_size
+from bagkit.imaging.images import check_image_size, single_volume
 from bagkit.io.outputs import atomic_output, checked_output
 
 MIN_SHELL_VOXELS = 20
@@ -59,11 +59,8 @@ def fill_lesions(t1_img, lesion_mask_img, wm_mask_img=None, seed: int = 0):
     t1 = _image(t1_img, "T1")
     lesion_image = _image(lesion_mask_img, "lesion mask")
     data = np.asarray(t1.dataobj, dtype=np.float32)
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    lesions = np.asarray(lesion_image.dataobj)
-    if lesions.ndim == 4 and lesions.shape[3] == 1:
-        lesions = lesions[..., 0]
+    data = single_volume(data)
+    lesions = single_volume(np.asarray(lesion_image.dataobj))
     if lesions.shape != data.shape:
         raise ImageError(
             f"the lesion mask {_name(lesion_image, 'lesion mask')} has shape {lesions.shape}, the T1 "
@@ -80,9 +77,7 @@ def fill_lesions(t1_img, lesion_mask_img, wm_mask_img=None, seed: int = 0):
     brain = (data != 0) & ~lesions
     if wm_mask_img is not None:
         wm_image = _image(wm_mask_img, "white-matter mask")
-        wm = np.asarray(wm_image.dataobj)
-        if wm.ndim == 4 and wm.shape[3] == 1:
-            wm = wm[..., 0]
+        wm = single_volume(np.asarray(wm_image.dataobj))
         if wm.shape != data.shape:
             raise ImageError(
                 f"the white-matter mask {_name(wm_image, 'white-matter mask')} has shape {wm.shape}, the T1 "

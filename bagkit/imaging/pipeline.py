@@ -43,6 +43,7 @@ import pandas as pd
 
 from bagkit.errors import BagkitError, ImageError, OutputExistsError
 from bagkit.imaging import qc as qc_module
+from bagkit.imaging.images import check_image_size, single_volume
 from bagkit.imaging.itk import TEMPLATE_SPACE, from_sitk, import_sitk, mni_template, to_sitk
 from bagkit.io.hashing import file_hash
 from bagkit.io.outputs import atomic_output
@@ -155,11 +156,13 @@ def check_raw_t1(path) -> nib.Nifti1Image:
         raise ImageError(f"{path}: scan file not found.")
     try:
         image = nib.load(str(path))
-        data = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:  # nibabel raises several kinds
         raise ImageError(f"{path}: not a readable NIfTI image ({type(error).__name__}: {error}).") from error
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
+    check_image_size(image, path)  # before any data is read: a header may claim gigabytes
+    try:
+        data = single_volume(np.asarray(image.dataobj, dtype=np.float32))
+    except Exception as error:  # nibabel raises several kinds
+        raise ImageError(f"{path}: not a readable NIfTI image ({type(error).__name__}: {error}).") from error
     if data.ndim != 3:
         raise ImageError(f"{path}: a {data.ndim}-D image of shape {data.shape}; expected one 3-D T1 volume "
                          f"(split a 4-D series and give one volume).")

@@ -159,3 +159,25 @@ def test_cli_reads_a_bids_folder(tmp_path):
     table = pd.read_csv(tmp_path / "o" / "qc.csv", keep_default_na=False)
     assert list(table["name"]) == ["sub-01_ses-1"] and "constant" in table.loc[0, "error"]
     assert result.exit_code != 0
+
+
+def test_a_header_claiming_2000_cubed_voxels_is_refused_before_reading(tmp_path):
+    """The raw-scan pipeline checks dimensions × dtype before reading data, as load_t1 does
+    (before: `bagkit preprocess` read the whole claimed volume)."""
+    import gzip
+    import io
+    import resource
+
+    header = nib.Nifti1Header()
+    header.set_data_shape((2000, 2000, 2000))
+    header.set_data_dtype(np.uint8)
+    header["vox_offset"] = 352
+    buffer = io.BytesIO()
+    header.write_to(buffer)
+    path = tmp_path / "bomb.nii.gz"
+    path.write_bytes(gzip.compress(buffer.getvalue() + b"\0" * 4 + bytes(4000)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ImageError) as error:
+        check_raw_t1(path)
+    assert "bomb.nii.gz" in str(error.value) and "2000 × 2000 × 2000" in str(error.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # < 100 MB more (KiB)
