@@ -1,7 +1,11 @@
 """report.pdf: the report model laid out with reportlab; figures embedded as vector graphics.
 
 Tables are sized by :func:`bagkit.report.layout.table_layout` (no cell breaks inside a word;
-landscape pages where a table needs them). Figures are saved once by matplotlib as vector PDF
+landscape pages where a table needs them). Pages are packed: a heading keeps with what follows
+it, a figure is drawn a little smaller rather than leaving a page's foot empty, and when a page
+still ends up holding nothing but a figure pushed off the page before, the figures of both
+pages are scaled down together (never below :data:`FIGURE_FLOOR` of their size) so they share
+one page (:func:`pack`; the layout engine's own record of each page is :class:`PageRecord`). Figures are saved once by matplotlib as vector PDF
 and stamped, still vector, into the places reportlab reserved for them (pypdf), which is many
 times faster than converting each figure to reportlab drawings.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reportlab.lib import colors
@@ -102,29 +107,43 @@ def paragraph(text, style: str = "body") -> Paragraph:
     return Paragraph(esc(text).replace("\n", "<br/>"), styles()[style])
 
 
+#: the smallest a figure is drawn, as a fraction of its size, to share a page
+FIGURE_FLOOR = 0.6
+#: a page holding only figures and less than this fraction of the page is "a figure alone"
+LONE_PAGE_FRACTION = 0.5
+
+
 class CaptionedFigure(Flowable):
     """A caption over the room for a figure. Where the room lands is recorded and the vector figure
     stamped there once the PDF is built. When the page has less room left than the figure needs but
-    at least ``SHRINK`` of it, the figure is drawn that much smaller rather than leaving the page's
-    foot empty (so pages are used, and no page holds a lone figure that could have shared one)."""
+    at least ``SHRINK`` of it (and never less than :data:`FIGURE_FLOOR`), the figure is drawn that
+    much smaller rather than leaving the page's foot empty. ``cap`` scales the figure's size before
+    that (the packer's choice, see :func:`pack`)."""
 
     SHRINK = 0.7
     GAP = 3
 
-    def __init__(self, caption: Paragraph, key: str, width: float, height: float, placed: list):
+    def __init__(self, caption: Paragraph, key: str, width: float, height: float, placed: list,
+                 cap: float = 1.0):
         super().__init__()
         self.caption, self.key, self.placed = caption, key, placed
         self.figure_width, self.figure_height = width, height
-        self.scale = 1.0
+        self.cap = cap
+        self.scale = cap
 
     def wrap(self, available_width, available_height):
         self.available_width = available_width
         _, self.caption_height = self.caption.wrap(available_width, available_height)
         fixed = self.caption_height + self.GAP
-        self.scale = 1.0
-        if fixed + self.figure_height > available_height >= fixed + self.SHRINK * self.figure_height:
+        self.scale = self.cap
+        smallest = max(self.SHRINK * self.cap, min(FIGURE_FLOOR, self.cap))
+        if fixed + self.figure_height * self.cap > available_height >= fixed + smallest * self.figure_height:
             self.scale = (available_height - fixed) / self.figure_height
         return available_width, fixed + self.figure_height * self.scale
+
+    @property
+    def drawn_height(self) -> float:
+        return self.figure_height * self.scale
 
     def split(self, available_width, available_height):
         return []
@@ -134,6 +153,91 @@ class CaptionedFigure(Flowable):
         self.caption.drawOn(self.canv, 0, height + self.GAP)
         x, y = self.canv.absolutePosition((self.available_width - width) / 2, 0)
         self.placed.append((self.canv.getPageNumber(), x, y, width, height, self.key))
+
+
+SPACE_AFTER = 4 * mm  # below each table and figure
+
+
+class Gap(Spacer):
+    """Vertical space that shrinks to what the frame has left: a gap at a page's foot never spills
+    onto the next page (where a page break would then leave that page blank)."""
+
+    _ZEROSIZE = True
+
+    def wrap(self, available_width, available_height):
+        return self.width, max(0.0, min(self.height, available_height))
+
+
+class PartStart(Flowable):
+    """An invisible mark where a part of the report (main, supplementary, provenance) begins."""
+
+    def __init__(self, part: str):
+        super().__init__()
+        self.part = part
+
+    def wrap(self, available_width, available_height):
+        return 0, 0
+
+    def draw(self):
+        pass
+
+
+@dataclass
+class PageRecord:
+    """What the layout engine put on one page: the part it belongs to, the height its content
+    uses (points, from the frame's top to the foot of its last table, paragraph or figure) out of
+    the frame's ``height``, the kind of each thing on it in order ("table", "text", "figure") and
+    its figures (with the scale each was drawn at) and the text of its paragraphs. A note is a paragraph in the note style (the
+    bullets under a figure or a section)."""
+
+    number: int
+    part: str
+    height: float
+    used: float = 0.0
+    kinds: list = field(default_factory=list)
+    figures: list = field(default_factory=list)
+    texts: list = field(default_factory=list)
+
+    @property
+    def figures_only(self) -> bool:
+        """Figures and their notes, no table, heading or text."""
+        return "figure" in self.kinds and all(kind in ("figure", "note") for kind in self.kinds)
+
+    @property
+    def lone_figure(self) -> bool:
+        """Only figures (and notes), on less than :data:`LONE_PAGE_FRACTION` of the page."""
+        return self.figures_only and self.used < LONE_PAGE_FRACTION * self.height
+
+
+class _RecordingDoc(BaseDocTemplate):
+    """reportlab's document template, keeping a :class:`PageRecord` per page."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.record: list[PageRecord] = []
+        self.part = "main"
+
+    def afterFlowable(self, flowable):
+        if isinstance(flowable, PartStart):
+            self.part = flowable.part
+            return
+        kind = ("figure" if isinstance(flowable, CaptionedFigure) else "table" if isinstance(flowable, RLTable)
+                else None if not isinstance(flowable, Paragraph)
+                else "note" if flowable.style.name == "note" else "text")
+        if kind is None:  # spacers, page breaks, template switches
+            return
+        frame = self.frame
+        top = frame._y1 + frame._height - frame._topPadding
+        height = frame._height - frame._topPadding - frame._bottomPadding
+        if not self.record or self.record[-1].number != self.page:
+            self.record.append(PageRecord(self.page, self.part, height))
+        page = self.record[-1]
+        page.used = max(page.used, top - frame._y)
+        page.kinds.append(kind)
+        if kind == "figure":
+            page.figures.append(flowable)
+        elif kind in ("text", "note"):
+            page.texts.append(flowable.getPlainText())
 
 
 def _rl_table(table: Table, layout: TableLayout) -> RLTable:
@@ -163,8 +267,9 @@ def _rl_table(table: Table, layout: TableLayout) -> RLTable:
 
 
 class _Builder:
-    def __init__(self, store):
+    def __init__(self, store, packing: "Packing | None" = None):
         self.store = store
+        self.packing = packing or Packing()
         self.placed: list = []
         self.layouts: list[TableLayout] = []
 
@@ -179,7 +284,7 @@ class _Builder:
         tall = body.wrap(width, height)[1] > 0.7 * height
         # a caption, its table and its notes stay on one page unless the table is most of a page
         flow = head + [body] + notes if tall else [KeepTogether(head + [body] + notes)]
-        return flow + [Spacer(1, 4 * mm)]
+        return flow + [Gap(1, SPACE_AFTER)]
 
     def figure(self, block: Figure, landscape_page: bool) -> list:
         inches_w, inches_h = self.store.size_inches(block)
@@ -187,29 +292,100 @@ class _Builder:
         box_h = (CONTENT_HEIGHT if not landscape_page else LANDSCAPE_HEIGHT) * 0.72
         scale = min(box_w / (inches_w * 72), box_h / (inches_h * 72))
         return [CaptionedFigure(paragraph(block.caption, "caption"), block.name, inches_w * 72 * scale,
-                                inches_h * 72 * scale, self.placed), Spacer(1, 4 * mm)]
+                                inches_h * 72 * scale, self.placed, self.packing.scales.get(block.name, 1.0)),
+                Gap(1, SPACE_AFTER)]
 
     def blocks(self, blocks, landscape_page: bool = False) -> list:
         out: list = []
-        for block in blocks:
+        blocks = list(blocks)
+        pending: list = []  # heading paragraphs that go on the page of what follows them
+        consumed: set[int] = set()  # blocks already laid out on a landscape page before them
+        for i, block in enumerate(blocks):
+            if i in consumed:
+                continue
+            following = blocks[i + 1] if i + 1 < len(blocks) else None
             if isinstance(block, Together):
                 inner = self.blocks(block.blocks, landscape_page)
-                out.append(KeepTogether(inner) if len(block.blocks) > 1 else inner[0])
-                out += inner[1:] if len(block.blocks) == 1 else []
+                flow = [KeepTogether(inner)] if len(block.blocks) > 1 else inner
             elif isinstance(block, Table):
                 if table_layout(block).landscape and not landscape_page:
-                    out += [NextPageTemplate("landscape"), PageBreak(), *self.table(block, True),
-                            NextPageTemplate("portrait"), PageBreak()]
+                    turn = [] if pending else [NextPageTemplate("landscape"), PageBreak()]
+                    tail, k = [], i + 1
+                    # figures the packer keeps at this landscape page's foot (sized as on a portrait
+                    # page), with the notes under them
+                    while k < len(blocks) and isinstance(blocks[k], Figure) and blocks[k].name in self.packing.landscape:
+                        tail += self.figure(blocks[k], False)
+                        k += 1
+                        while k < len(blocks) and isinstance(blocks[k], Text) and blocks[k].style in ("note", "bullet"):
+                            tail.append(paragraph(blocks[k].text, "note"))
+                            k += 1
+                    consumed.update(range(i + 1, k))
+                    flow = [*turn, *self.table(block, True), *tail, NextPageTemplate("portrait"), PageBreak()]
                 else:
-                    out += self.table(block, landscape_page)
+                    flow = self.table(block, landscape_page)
             elif isinstance(block, Figure):
-                out += self.figure(block, landscape_page)
+                flow = self.figure(block, landscape_page)
             elif isinstance(block, Text):
-                style = "note" if block.style == "bullet" else block.style
-                if block.style == "heading":
-                    out.append(CondPageBreak(0.3 * CONTENT_HEIGHT))  # a heading never sits alone at a page foot
-                out.append(paragraph(block.text, style))
-        return out
+                text = paragraph(block.text, "note" if block.style == "bullet" else block.style)
+                if block.style not in ("heading", "caption") or following is None:
+                    flow = [text]
+                elif not landscape_page and isinstance(following, Table) and table_layout(following).landscape:
+                    # the heading turns the page with its table (never alone at a portrait page's foot)
+                    out += [NextPageTemplate("landscape"), PageBreak()]
+                    pending.append(text)
+                    continue
+                else:
+                    if block.style == "heading" and not pending:
+                        out.append(CondPageBreak(0.3 * CONTENT_HEIGHT))  # room for a heading and a start
+                    pending.append(text)
+                    continue
+            else:
+                continue
+            if pending:
+                out += _keep_with(pending, flow)
+                pending = []
+            else:
+                out += flow
+        return out + pending
+
+    def story(self, document: Document) -> list:
+        story: list = [PartStart("main"), paragraph(document.title, "title"), paragraph(document.subtitle, "body"),
+                       Spacer(1, 3 * mm)]
+        for title, sections in document.parts():
+            if title:
+                story += [PageBreak(), PartStart("supplementary"), paragraph(title, "part")]
+            elif len(story) > 4:
+                story += [PageBreak(), PartStart("provenance")]  # the provenance part starts a page
+            for section in sections:
+                story += self.blocks(section)
+        return _without_blank_pages(story)
+
+
+def _without_blank_pages(story: list) -> list:
+    """The story without a page break that directly follows another (with only template switches
+    or spaces between): reportlab would leave that page blank. The later template switch wins."""
+    out: list = []
+    for item in story:
+        if isinstance(item, PageBreak):
+            k = len(out) - 1
+            while k >= 0 and isinstance(out[k], (NextPageTemplate, CondPageBreak, Spacer)):
+                k -= 1
+            if k >= 0 and isinstance(out[k], PageBreak):
+                del out[k]
+        out.append(item)
+    return out
+
+
+def _keep_with(headings: list, flow: list) -> list:
+    """``flow`` with ``headings`` kept on the page of its first table or paragraph (a figure, which
+    may shrink to fit a page's foot, is left free: the heading's conditional page break keeps room)."""
+    first = next((i for i, f in enumerate(flow) if isinstance(f, (KeepTogether, Paragraph, RLTable,
+                                                                       CaptionedFigure))), None)
+    if first is None or isinstance(flow[first], CaptionedFigure):
+        return headings + flow
+    item = flow[first]
+    content = list(item._content) if isinstance(item, KeepTogether) else [item]
+    return flow[:first] + [KeepTogether(headings + content)] + flow[first + 1:]
 
 
 def _footer(canvas, doc):
@@ -262,26 +438,76 @@ def _stamp_figures(pdf: bytes, placed: list, store, blocks: dict) -> bytes:
     return out.getvalue()
 
 
-def build_pdf(document: Document, path: Path, store) -> list[TableLayout]:
-    """Write ``document`` to ``path``; returns the layout chosen for each table (for the layout test)."""
-    builder = _Builder(store)
-    story: list = [paragraph(document.title, "title"), paragraph(document.subtitle, "body"), Spacer(1, 3 * mm)]
-    for title, sections in document.parts():
-        if title:
-            story += [PageBreak(), paragraph(title, "part")]
-        elif story and len(story) > 3:
-            story.append(PageBreak())  # the provenance part starts a page
-        for section in sections:
-            story += builder.blocks(section)
+def _layout(document: Document, store, packing: "Packing") -> tuple[bytes, _Builder, list[PageRecord]]:
+    """One reportlab pass: the PDF without its figures, the builder (tables' layouts, figures'
+    places) and the record of each page."""
+    builder = _Builder(store, packing)
+    story = builder.story(document)
     frame = Frame(MARGIN, MARGIN, PAGE[0] - 2 * MARGIN, PAGE[1] - 2 * MARGIN, id="portrait")
     wide = Frame(MARGIN, MARGIN, LANDSCAPE[0] - 2 * MARGIN, LANDSCAPE[1] - 2 * MARGIN, id="landscape")
     buffer = io.BytesIO()
-    doc = BaseDocTemplate(buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-                          bottomMargin=MARGIN, title="bagkit report", author="bagkit", invariant=1)
+    doc = _RecordingDoc(buffer, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                        bottomMargin=MARGIN, title="bagkit report", author="bagkit", invariant=1)
     doc.addPageTemplates([PageTemplate("portrait", [frame], onPage=_footer, pagesize=PAGE),
                           PageTemplate("landscape", [wide], onPage=_footer, pagesize=LANDSCAPE)])
     doc.build(story)
+    return buffer.getvalue(), builder, doc.record
+
+
+@dataclass
+class Packing:
+    """The packer's choices for a second pass: figures drawn smaller (name → scale of their size)
+    and figures kept at the foot of the landscape page before them (names)."""
+
+    scales: dict = field(default_factory=dict)
+    landscape: set = field(default_factory=set)
+
+    def __bool__(self):
+        return bool(self.scales or self.landscape)
+
+
+def pack(record: list[PageRecord]) -> Packing:
+    """What to change so that no page holds only a figure pushed off the page before it (see
+    :attr:`PageRecord.lone_figure`). After a page of the same part and size, the figures of both
+    pages are scaled down alike until the lone page's content fits the foot of the page before;
+    after a landscape page (a wide table) with room left, the lone page's figures go there. Never
+    below :data:`FIGURE_FLOOR` of a figure's size; nothing changes when that is not enough."""
+    packing = Packing()
+    for before, page in zip(record, record[1:]):
+        if not page.lone_figure or before.part != page.part:
+            continue
+        need = page.used + SPACE_AFTER + 2 - (before.height - before.used)  # points the figures must give
+        same_size = abs(before.height - page.height) <= 1
+        if not same_size and before.height > page.height:
+            continue  # a landscape page's figures stay there (only a landscape page takes a portrait one's)
+        figures = (before.figures if same_size else []) + page.figures
+        total = sum(f.drawn_height for f in figures)
+        shrink = 1.0 if need <= 0 else (total - need) / total if total > need else 0.0
+        if not all(f.scale * shrink >= FIGURE_FLOOR for f in figures):
+            continue
+        if shrink < 1:
+            packing.scales.update({f.key: f.scale * shrink for f in figures})
+        if not same_size:
+            packing.landscape.update(f.key for f in page.figures)
+    return packing
+
+
+def build_pdf(document: Document, path: Path, store, pages: list | None = None) -> list[TableLayout]:
+    """Write ``document`` to ``path``; returns the layout chosen for each table (for the layout test)
+    and, when ``pages`` is a list, fills it with the :class:`PageRecord` of every page.
+
+    A second reportlab pass runs only when :func:`pack` finds a figure alone on a page; it is kept
+    when it has fewer such pages and no more pages."""
+    data, builder, record = _layout(document, store, Packing())
+    packing = pack(record)
+    if packing:
+        packed = _layout(document, store, packing)
+        lone = sum(p.lone_figure for p in record)
+        if sum(p.lone_figure for p in packed[2]) < lone and packed[2][-1].number <= record[-1].number:
+            data, builder, record = packed
     figures = {b.name: b for b in document.blocks() if isinstance(b, Figure)}
-    data = _stamp_figures(buffer.getvalue(), builder.placed, store, figures) if builder.placed else buffer.getvalue()
+    data = _stamp_figures(data, builder.placed, store, figures) if builder.placed else data
     Path(path).write_bytes(data)
+    if pages is not None:
+        pages[:] = record
     return builder.layouts

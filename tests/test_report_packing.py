@@ -1,0 +1,101 @@
+"""Issue 14: pages are used. On the example cohort and on a cohort with long labels, no page of
+the PDF holds only a figure (and its notes) on less than half of the page — the Bland–Altman plot
+alone on the last page of the main part before — no figure is drawn below FIGURE_FLOOR of its
+size, no page is blank, and a heading never ends a page. The layout engine's record of each page
+is checked against the rendered pages (the lowest ink on each page, by pdftoppm)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS
+
+import bagkit
+from bagkit.report import document
+from bagkit.report.figures import FigureStore
+from bagkit.report.layout import FRAME_PADDING, MARGIN
+from bagkit.report.pdf import FIGURE_FLOOR, LONE_PAGE_FRACTION, build_pdf
+from bagkit.report.tables import Figure, Table, Text
+
+DPI = 50
+
+
+def _results(name, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "example":
+            return bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
+        from test_report_formats import _long_label_cohort
+
+        return bagkit.analyze(_long_label_cohort(tmp_path))
+
+
+def _lowest_ink(pdf, tmp_path) -> list[float]:
+    """Per page, points from the frame's top to the lowest non-white pixel above the footer band."""
+    assert shutil.which("pdftoppm"), "pdftoppm (poppler-utils) is needed; bash scripts/setup.sh installs it"
+    subprocess.run(["pdftoppm", "-png", "-r", str(DPI), str(pdf), str(tmp_path / "page")], check=True)
+    out = []
+    for path in sorted(tmp_path.glob("page-*.png")):
+        with Image.open(path) as image:
+            gray = np.asarray(image.convert("L"), dtype=float)
+        scale = DPI / 72
+        top = int((MARGIN + FRAME_PADDING) * scale)
+        foot = gray.shape[0] - int(MARGIN * scale)  # the page number sits below the frame
+        rows = np.flatnonzero((gray[:foot] < 200).any(axis=1))
+        out.append((rows.max() - top) / scale if rows.size else 0.0)
+    return out
+
+
+@pytest.mark.parametrize("cohort_name", ["example", "long labels"])
+def test_no_page_holds_a_figure_alone(cohort_name, tmp_path):
+    results = _results(cohort_name, tmp_path)
+    doc = document(results)
+    pages: list = []
+    build_pdf(doc, tmp_path / "report.pdf", FigureStore(), pages)
+    n_pages = len(PdfReader(str(tmp_path / "report.pdf")).pages)
+    assert [p.number for p in pages] == list(range(1, n_pages + 1)), "every page has content (none blank)"
+    headings = {b.text for b in doc.blocks() if isinstance(b, Text) and b.style in ("heading", "caption")}
+    ink = _lowest_ink(tmp_path / "report.pdf", tmp_path)
+    for page, lowest in zip(pages, ink):
+        # the record is what the page shows: its content ends where the ink ends (to a few points:
+        # a paragraph's space after it, a table's padding)
+        assert page.used - 14 <= lowest <= page.used + 2, (page.number, page.used, lowest)
+        assert not page.lone_figure, (f"page {page.number} ({page.part}) holds only {page.kinds} on "
+                                      f"{page.used / page.height:.0%} of the page")
+        if page.figures_only:
+            assert page.used >= LONE_PAGE_FRACTION * page.height
+        for figure in page.figures:
+            assert figure.scale >= FIGURE_FLOOR - 1e-9, (figure.key, figure.scale)
+        if page.kinds[-1] == "text":
+            assert page.texts[-1] not in headings, f"page {page.number} ends with the heading {page.texts[-1]!r}"
+    parts = [p.part for p in pages]
+    assert parts == sorted(parts, key=["main", "supplementary", "provenance"].index), \
+        "supplementary material after the main part, provenance last"
+    names = [b.name for b in doc.blocks() if isinstance(b, Figure)]
+    placed = [f.key for p in pages for f in p.figures]
+    assert placed == names, "every figure once, in the report's order"
+    if cohort_name == "example":
+        main = [p for p in pages if p.part == "main"]
+        ba = next(p for p in main if "bland_altman_filled" in [f.key for f in p.figures])
+        assert ba.kinds.count("table") >= 1, "the Bland–Altman plot shares its page with its table"
+
+
+def test_a_heading_goes_with_its_landscape_table(tmp_path):
+    """A heading right before a table that needs a landscape page is set on that page."""
+    from bagkit.report.tables import Document
+
+    wide = Table.of("wide", "A wide table", [[f"column number {i}" for i in range(14)]],
+                    [[f"value-{i}-{j}-long" for i in range(14)] for j in range(5)])
+    doc = Document("t", "s", main=[[Text("A long body paragraph. " * 40, "body")] * 14 +
+                                   [Text("The wide section", "heading"), wide]])
+    pages: list = []
+    build_pdf(doc, tmp_path / "r.pdf", FigureStore(), pages)
+    with_table = next(p for p in pages if "table" in p.kinds)
+    assert with_table.height < 600, "the wide table is on a landscape page"
+    assert with_table.texts[0] == "The wide section", "its heading is on the same page, above it"
+    assert all("The wide section" not in p.texts for p in pages if p is not with_table)
