@@ -65,7 +65,7 @@ def document(results) -> Document:
         doc.main.append(section.blocks(results))
         doc.supplementary.append(section.supplementary(results))
     doc.provenance = provenance_section.blocks(results)
-    return doc
+    return doc.check_names()
 
 
 def build_pdf(results, path, figures_dir=None, progress: Callable[[str], None] | None = None, *,

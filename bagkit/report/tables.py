@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Union
 
+from bagkit.errors import BagkitError
+
 __all__ = ["Table", "Figure", "Text", "Together", "Block", "Document", "tables_of", "figures_of", "csv_rows",
            "unbreakable", "plain"]
 
@@ -118,6 +120,28 @@ class Document:
         for _, sections in self.parts():
             for section in sections:
                 yield from _flatten(section)
+
+    def check_names(self) -> "Document":
+        """The document itself, once every table name (the stem of ``tables/<name>.csv``) and every
+        figure name (``figures/<name>.png``) is unique; a :class:`BagkitError` naming both blocks
+        otherwise — they would overwrite each other's file."""
+        for kind, folder, suffix in ((Table, "tables", "csv"), (Figure, "figures", "png")):
+            seen: dict[str, Any] = {}
+            for block in self.blocks():
+                if not isinstance(block, kind):
+                    continue
+                if block.name in seen:
+                    first = seen[block.name]
+                    raise BagkitError(
+                        f"two report {folder} are both named {block.name!r} and would both be written to "
+                        f"{folder}/{block.name}.{suffix}: {_short(first.caption)!r} and {_short(block.caption)!r}; "
+                        f"give each {kind.__name__.lower()} its own name")
+                seen[block.name] = block
+        return self
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _flatten(blocks) -> Iterator:
