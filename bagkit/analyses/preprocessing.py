@@ -2,7 +2,8 @@
 and which QC pictures the report shows (every flagged or failed scan with a picture, and a sample
 of the passed ones). The columns come from ``bagkit report --preprocess``
 (:func:`bagkit.predictors.raw.predict_from_raw`): ``preprocess_status``, ``preprocess_flags``,
-``qc_template_correlation``, ``qc_template_dice``, ``icv_ml``, ``qc_picture``."""
+``qc_template_correlation``, ``qc_template_dice``, ``icv_ml``, ``qc_picture``. The pictures' pixels
+were read when the cohort was built (:mod:`bagkit.cohort.qc`); this analysis opens no file."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,17 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bagkit.cohort.qc import MAX_FLAGGED_SHOWN, PASSED_SAMPLE, montage_rows
 from bagkit.results import tidy_frame
 
-#: passed scans shown beside the flagged ones in the report's montage
-PASSED_SAMPLE = 4
 QC_NUMBERS = ("qc_template_correlation", "qc_template_dice", "icv_ml", "brain_volume_ml")
 
 
 @dataclass(frozen=True)
 class PreprocessingQC:
     table: pd.DataFrame          # subject_id, group, status, flags, the QC numbers, picture
-    montage: tuple[tuple[str, str, str], ...]   # (subject_id, status/flags, picture path)
+    montage: tuple[tuple[str, str, np.ndarray], ...]   # (subject_id, status/flags, RGB uint8 pixels)
+    flagged_pictures: int = 0    # flagged or failed scans with a QC picture
+    flagged_shown: int = 0       # of which the montage shows (up to MAX_FLAGGED_SHOWN)
 
     def counts(self) -> dict[str, int]:
         return {status: int((self.table["status"] == status).sum())
@@ -51,12 +53,14 @@ def run_preprocessing_qc(cohort, options=None) -> PreprocessingQC | None:
     for column in QC_NUMBERS:
         table[column] = pd.to_numeric(data[column], errors="coerce") if column in data.columns else np.nan
     table["picture"] = data.get("qc_picture", pd.Series("", index=data.index)).fillna("").astype(str)
-    shown = table[(table["status"].isin(["flagged", "error"])) & (table["picture"] != "")]
-    passed = table[(table["status"] == "ok") & (table["picture"] != "")]
-    if len(passed) > PASSED_SAMPLE:  # evenly spaced through the table: deterministic, not the first few
-        passed = passed.iloc[np.linspace(0, len(passed) - 1, PASSED_SAMPLE).round().astype(int)]
-    montage = tuple((r.subject_id, r.flags or r.status, r.picture) for r in pd.concat([shown, passed]).itertuples())
-    return PreprocessingQC(table=table.reset_index(drop=True), montage=montage)
+    table = table.reset_index(drop=True)
+    pictures = getattr(cohort, "qc_pictures", None) or {}
+    # the cohort carries the pictures of the scans the montage shows (same rule, bagkit.cohort.qc)
+    rows = montage_rows(table["status"], table["subject_id"].isin(list(pictures)))
+    montage = tuple((r.subject_id, r.flags or r.status, pictures[r.subject_id]) for r in table.loc[rows].itertuples())
+    flagged = int((table["status"].isin(["flagged", "error"]) & (table["picture"] != "")).sum())
+    shown = int(table.loc[rows, "status"].isin(["flagged", "error"]).sum())
+    return PreprocessingQC(table=table, montage=montage, flagged_pictures=flagged, flagged_shown=shown)
 
 
-__all__ = ["PreprocessingQC", "run_preprocessing_qc", "PASSED_SAMPLE"]
+__all__ = ["PreprocessingQC", "run_preprocessing_qc", "PASSED_SAMPLE", "MAX_FLAGGED_SHOWN"]

@@ -11,6 +11,7 @@ import pandas as pd
 
 from bagkit.cohort.bids import read_bids
 from bagkit.cohort.model import Cohort
+from bagkit.cohort.qc import load_qc_pictures
 from bagkit.cohort.schema import _ALIASES, _AQP4, _BINARY, _SEX, COLUMNS, worsening_threshold
 from bagkit.cohort.visits import _attach_visits, read_visits
 from bagkit.errors import CohortError
@@ -255,8 +256,10 @@ def read_cohort(path: str | Path, control: str | None = "HC", columns: Mapping[s
     if mapping_file is not None:
         inputs["column mapping"] = str(mapping_file)
     shown_labels = {**{c: source_names[c] for c in source_names if c not in COLUMNS}, **display}
+    # a table written by `bagkit predict --preprocess`: its QC pictures are read here, once
+    pictures, picture_notes = load_qc_pictures(data, base_dir=path if path.is_dir() else path.parent)
     return Cohort(data=data, control=control, groups=tuple(present), labels=shown_labels,
-                  source=str(path), notes=tuple(notes), inputs=inputs)
+                  source=str(path), notes=tuple(notes) + picture_notes, inputs=inputs, qc_pictures=pictures)
 
 
 def _derive_followup_columns(data: pd.DataFrame, path: Path) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bagkit.cohort.qc import load_qc_pictures
 from bagkit.cohort.schema import COLUMNS, DERIVED_LABELS
 
 
@@ -25,6 +26,8 @@ class Cohort:
     source : where the table came from.
     inputs : every file the cohort was read from, by role (``cohort``, ``visits``, ``column mapping``).
     derivations : how derived columns were made (e.g. ``{"brain age": "predicted by sfcn"}``), for provenance.
+    qc_pictures : the preprocessing QC pictures the report shows (subject_id → RGB uint8 pixels), read
+        once when the cohort was built (:func:`bagkit.cohort.qc.load_qc_pictures`); empty without QC.
     """
 
     data: pd.DataFrame
@@ -36,6 +39,7 @@ class Cohort:
     inputs: Mapping[str, str] = field(default_factory=dict)
     derivations: Mapping[str, str] = field(default_factory=dict)  # how derived columns were made, in words
     bias_correction: Mapping[str, object] = field(default_factory=dict)  # the fitted age-bias correction, if any
+    qc_pictures: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def patient_groups(self) -> tuple[str, ...]:
@@ -96,9 +100,11 @@ class Cohort:
                 f"Dask distributed {run['distributed_version']} (dask {run['dask_version']}), {run['cluster']}, "
                 f"scheduler {run['scheduler']}, {run['workers']} worker(s), {run['threads']} thread(s)")
         data, volume_notes = _with_preprocessing(data, predicted)
-        notes = volume_notes + notes
+        pictures, picture_notes = load_qc_pictures(data) if "icv_ml" in predicted.columns else ({}, ())
+        notes = volume_notes + picture_notes + notes
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
-                                   inputs={**self.inputs, **(inputs or {})}, derivations=derivations)
+                                   inputs={**self.inputs, **(inputs or {})}, derivations=derivations,
+                                   qc_pictures=pictures or self.qc_pictures)
 
     @property
     def bias_corrected(self) -> bool:

@@ -3,8 +3,6 @@ the QC pictures of every flagged scan and a sample of passed ones. Formatting on
 the choice of pictures come from the ``preprocessing_qc`` result (bagkit.analyses.preprocessing)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from bagkit.imaging import qc as thresholds
 from bagkit.report import format as fmt
 from bagkit.report.tables import Figure, Table, Text
@@ -33,11 +31,14 @@ def blocks(results) -> list:
     out.append(Table.of("preprocessing_qc", "Preprocessing QC per scan: correlation (r) and brain-mask Dice "
                         "against the MNI152 2009a template after registration, and the mask volume (ICV estimate)",
                         [["Subject", "Group", "Status", "Flags", "r", "Dice", "ICV, ml"]], rows, [note]))
-    pictures = [(subject, label, Path(path)) for subject, label, path in result.montage if Path(path).is_file()]
+    pictures = list(result.montage)
     if pictures:
         from bagkit.plots.qc import qc_montage
 
-        out.append(Figure("qc_montage", "QC pictures: every flagged scan and a sample of passed ones (registered "
+        shown, total = result.flagged_shown, result.flagged_pictures
+        flagged = ("every flagged scan" if shown >= total
+                   else f"{shown} of the {total} flagged scans (every one is in the table above)")
+        out.append(Figure("qc_montage", f"QC pictures: {flagged} and a sample of passed ones (registered "
                                         "T1; red: brain mask; cyan: template brain)",
                           lambda: qc_montage(pictures)))
     return out

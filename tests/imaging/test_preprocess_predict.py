@@ -153,7 +153,8 @@ def test_qc_result_picks_flagged_and_a_sample_of_passed():
                          "preprocess_flags": [""] * 7 + ["fov_cut", "", ""],
                          "qc_template_correlation": np.linspace(0.9, 0.99, n), "qc_template_dice": [0.97] * n,
                          "icv_ml": [1500.0] * n, "qc_picture": [f"/x/s{i}.png" for i in range(8)] + ["", ""]})
-    result = run_preprocessing_qc(Cohort(data=data, control="HC", groups=("HC",)))
+    pixels = {f"s{i}": np.zeros((4, 8, 3), np.uint8) for i in range(8)}  # read when the cohort was built
+    result = run_preprocessing_qc(Cohort(data=data, control="HC", groups=("HC",), qc_pictures=pixels))
     assert result.counts() == {"ok": 7, "flagged": 1, "error": 1, "passed through": 1}
     shown = [subject for subject, _, _ in result.montage]
     assert shown[0] == "s7" and len(shown) == 1 + PASSED_SAMPLE and "s0" in shown and "s6" in shown
