@@ -25,13 +25,20 @@ from bagkit.report.tables import Figure, Table, Text
 DPI = 50
 
 
-def _results(name, tmp_path):
+@pytest.fixture(scope="module")
+def example():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if name == "example":
-            return bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
-        from test_report_formats import _long_label_cohort
+        return bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
 
+
+def _results(name, tmp_path, example):
+    if name == "example":
+        return example
+    from test_report_formats import _long_label_cohort
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         return bagkit.analyze(_long_label_cohort(tmp_path))
 
 
@@ -52,8 +59,8 @@ def _lowest_ink(pdf, tmp_path) -> list[float]:
 
 
 @pytest.mark.parametrize("cohort_name", ["example", "long labels"])
-def test_no_page_holds_a_figure_alone(cohort_name, tmp_path):
-    results = _results(cohort_name, tmp_path)
+def test_no_page_holds_a_figure_alone(cohort_name, tmp_path, example):
+    results = _results(cohort_name, tmp_path, example)
     doc = document(results)
     pages: list = []
     build_pdf(doc, tmp_path / "report.pdf", FigureStore(), pages)
@@ -99,3 +106,50 @@ def test_a_heading_goes_with_its_landscape_table(tmp_path):
     assert with_table.height < 600, "the wide table is on a landscape page"
     assert with_table.texts[0] == "The wide section", "its heading is on the same page, above it"
     assert all("The wide section" not in p.texts for p in pages if p is not with_table)
+
+
+def test_word_keeps_short_tables_whole_and_draws_figures_as_the_pdf(example, tmp_path):
+    """report.docx: a short table's rows keep with the next and never split (so its caption, or a
+    heading, never ends a page alone), and a figure the PDF drew smaller is as small in Word."""
+    from docx import Document as WordDocument
+    from docx.oxml.ns import qn
+
+    from bagkit.report.word import KEEP_ROWS, build_docx
+
+    doc = document(example)
+    store = FigureStore()
+    pages: list = []
+    build_pdf(doc, tmp_path / "r.pdf", store, pages)
+    scaled = {f.key: f.scale for p in pages for f in p.figures if f.scale < 1}
+    assert "bland_altman_filled" in scaled
+    build_docx(doc, tmp_path / "r.docx", store)
+    word = WordDocument(str(tmp_path / "r.docx"))
+    short = [t for t in word.tables if len(t.rows) <= KEEP_ROWS]
+    assert short
+    for table in short:
+        for row in table.rows:
+            assert row._tr.trPr.find(qn("w:cantSplit")) is not None
+        for row in table.rows[:-1]:
+            assert all(p.paragraph_format.keep_with_next for c in row.cells for p in c.paragraphs)
+    widths = [shape.width for shape in word.inline_shapes]
+    names = [b.name for b in doc.blocks() if isinstance(b, Figure)]
+    unscaled = FigureStore()
+    build_docx(doc, tmp_path / "plain.docx", unscaled)  # no PDF laid out first: figures at full size
+    full = [shape.width for shape in WordDocument(str(tmp_path / "plain.docx")).inline_shapes]
+    for name, width, whole in zip(names, widths, full):
+        assert width == pytest.approx(whole * scaled.get(name, 1.0), rel=1e-3), name
+
+
+def test_numbers_at_risk_rows_are_named_for_grey_printing(example):
+    """Each row of numbers at risk under a Kaplan–Meier panel carries its curve's legend label
+    (the rows were told apart by colour only)."""
+    from matplotlib.figure import Figure as MplFigure
+
+    from bagkit.plots.outcomes import km_axes
+
+    km = example.outcomes.groups[0].km
+    ax = MplFigure().subplots()
+    km_axes(ax, km)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    beside = [t.get_text() for t in ax.texts if t.get_text().startswith("BAG")]
+    assert len(legend) == 2 and beside == legend

@@ -40,7 +40,9 @@ def _scatter_with_line(ax, cohort: Cohort, regressions, predictor: str, xlabel: 
 
 
 def km_axes(ax, comparison, title: str = "", max_time: float | None = None) -> None:
-    """Kaplan–Meier curves of a StrataComparison with numbers at risk under the axis."""
+    """Kaplan–Meier curves of a StrataComparison with numbers at risk under the axis (each row
+    named as its curve in the legend, so it reads without colour)."""
+    labels = []
     for curve in comparison.curves:
         color, style = STRATUM_STYLE.get(curve.label, (None, "-"))
         x, y = curve.step()
@@ -48,6 +50,7 @@ def km_axes(ax, comparison, title: str = "", max_time: float | None = None) -> N
         if comparison.threshold is not None:
             sign = ">" if curve.label == "above" else "≤"
             label = f"BAG {sign} {comparison.threshold:.1f}"
+        labels.append(label)
         ax.step(x, y, where="post", color=color, ls=style, lw=1.3, label=label)
         censored = curve.n_censor > 0
         ax.plot(curve.time[censored], curve.surv[censored], "|", color=color, ms=4)
@@ -65,6 +68,8 @@ def km_axes(ax, comparison, title: str = "", max_time: float | None = None) -> N
         color = STRATUM_STYLE.get(curve.label, ("black",))[0]
         for when, n in zip(comparison.at_risk_times, comparison.numbers_at_risk[i]):
             ax.text(when, -0.38 - 0.08 * i, str(n), transform=transform, fontsize=6.5, ha="center", color=color)
+        ax.annotate(labels[i], (0, -0.38 - 0.08 * i), xycoords=transform, xytext=(-10, 0), textcoords="offset points",
+                    fontsize=6.5, ha="right", va="baseline", color=color)
 
 
 def figure2_panels(cohort: Cohort, outcomes=None) -> int:

@@ -505,6 +505,8 @@ def build_pdf(document: Document, path: Path, store, pages: list | None = None) 
         lone = sum(p.lone_figure for p in record)
         if sum(p.lone_figure for p in packed[2]) < lone and packed[2][-1].number <= record[-1].number:
             data, builder, record = packed
+    # the figures drawn smaller to share a page are as small in report.docx (bagkit.report.word)
+    store.pdf_scales = {f.key: f.scale for page in record for f in page.figures if f.scale < 1}
     figures = {b.name: b for b in document.blocks() if isinstance(b, Figure)}
     data = _stamp_figures(data, builder.placed, store, figures) if builder.placed else data
     Path(path).write_bytes(data)

@@ -3,7 +3,10 @@
 Tables are real, editable Word tables (header rows repeat on each page, spanning headers merged,
 three-line rules as journals set them), each with its caption above and its footnotes below;
 figures are embedded (PNG, 150 dpi); tables the layout sets landscape get a landscape section.
-Nothing here formats a number: cells are the model's strings.
+A table of up to :data:`KEEP_ROWS` rows stays on one page with its caption and notes (Word's
+keep-with-next on every row, rows never split), so a heading or caption never ends a page alone;
+a figure is as large as in report.pdf when the PDF was laid out first (the PDF's packer may have
+drawn it smaller to share a page). Nothing here formats a number: cells are the model's strings.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ __all__ = ["build_docx"]
 FONT = "Arial"
 CELL_PT = 8
 A4_MM = (210, 297)
+KEEP_ROWS = 30  # longer tables may run over a page (their header rows repeat)
 
 
 def _set_page(section, landscape: bool) -> None:
@@ -73,6 +77,18 @@ def _cell_margins(table, points: float) -> None:
         tbl_pr.append(margins)
 
 
+def _keep_together(table, with_notes: bool) -> None:
+    """Every row kept with the next (and the last with the notes under it) and no row split."""
+    rows = list(table.rows)
+    for i, row in enumerate(rows):
+        tr_pr = row._tr.get_or_add_trPr()
+        tr_pr.append(OxmlElement("w:cantSplit"))
+        if i < len(rows) - 1 or with_notes:
+            for cell in row.cells:
+                for paragraph in cell.paragraphs:
+                    paragraph.paragraph_format.keep_with_next = True
+
+
 def _repeat_header(row) -> None:
     tr_pr = row._tr.get_or_add_trPr()
     element = OxmlElement("w:tblHeader")
@@ -95,6 +111,8 @@ def _cell_text(cell, text: str, bold: bool, size: float = CELL_PT) -> None:
 class _Writer:
     def __init__(self, store):
         self.store = store
+        # the scale report.pdf drew each figure at, when it was laid out first (bagkit.report.pdf.pack)
+        self.scales = dict(getattr(store, "pdf_scales", {}))
         self.doc = WordDocument()
         normal = self.doc.styles["Normal"]
         normal.font.name = FONT
@@ -165,15 +183,20 @@ class _Writer:
                 if r == len(rows) - 1:
                     _border(cell, "bottom", 8)
                 c = last + 1
-        for note in table.footnotes:
+        if len(rows) <= KEEP_ROWS:
+            _keep_together(word, bool(table.footnotes))
+        for i, note in enumerate(table.footnotes):
             self.text(note, "note")
+            if i < len(table.footnotes) - 1 and len(rows) <= KEEP_ROWS:
+                self.doc.paragraphs[-1].paragraph_format.keep_with_next = True
         self.doc.add_paragraph()
 
     def figure(self, block: Figure) -> None:
         self.text(block.caption, "caption")
         width_mm = (A4_MM[1] if self.landscape else A4_MM[0]) - 2 * MARGIN / 72 * 25.4
         inches_w, inches_h = self.store.size_inches(block)
-        width = Mm(min(width_mm * block.width, 0.6 * (A4_MM[0] if self.landscape else A4_MM[1]) * inches_w / inches_h))
+        width = Mm(min(width_mm * block.width, 0.6 * (A4_MM[0] if self.landscape else A4_MM[1]) * inches_w / inches_h)
+                   * self.scales.get(block.name, 1.0))
         self.doc.add_picture(io.BytesIO(self.store.png(block)), width=width)
 
     def blocks(self, blocks) -> None:
