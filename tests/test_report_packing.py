@@ -153,3 +153,45 @@ def test_numbers_at_risk_rows_are_named_for_grey_printing(example):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     beside = [t.get_text() for t in ax.texts if t.get_text().startswith("BAG")]
     assert len(legend) == 2 and beside == legend
+
+
+def _text_defects(fig) -> list[tuple]:
+    """Texts of a drawn figure that lie outside it or overlap another text (titles, axis and tick
+    labels, legends, annotations, numbers at risk); tick labels of ticks outside the view, which
+    matplotlib keeps but never draws, are left out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text as MplText
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    hidden = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            slack = 1e-9 * abs(high - low)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                if not low - slack <= tick.get_loc() <= high + slack:
+                    hidden.update({id(tick.label1), id(tick.label2)})
+    texts = [(t, t.get_window_extent(renderer)) for t in fig.findobj(MplText)
+             if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
+    box = fig.bbox
+    defects = [("outside", t.get_text()) for t, e in texts
+               if e.x0 < box.x0 - 1 or e.x1 > box.x1 + 1 or e.y0 < box.y0 - 1 or e.y1 > box.y1 + 1]
+    for i, (first, a) in enumerate(texts):
+        for second, b in texts[i + 1:]:
+            if a.overlaps(b):
+                defects.append(("overlap", first.get_text(), second.get_text()))
+    return defects
+
+
+@pytest.mark.parametrize("cohort_name", ["example", "long labels"])
+def test_figure_texts_stay_inside_and_apart(cohort_name, tmp_path, example):
+    """Every figure of the report: no title, label, legend entry or number drawn outside the figure
+    or over another (long group names and labels wrap: the love plot's title and ticks, Figure 2's
+    axis labels and Kaplan–Meier titles ran off the figure or into each other before)."""
+    doc = document(_results(cohort_name, tmp_path, example))
+    figures = [b for b in doc.blocks() if isinstance(b, Figure)]
+    assert len(figures) >= 6
+    found = {b.name: _text_defects(b.draw()) for b in figures}
+    assert not any(found.values()), {name: d[:3] for name, d in found.items() if d}

@@ -96,7 +96,7 @@ def figure2(cohort: Cohort, outcomes=None, regressions=None, axis_labels=None) -
             ax = fig.add_subplot(grid[0, j])
             label = (axis_labels or {}).get(predictor) or ("Baseline EDSS" if predictor == "edss"
                                                             else "Normalized brain volume")
-            _scatter_with_line(ax, cohort, regressions, predictor, label)
+            _scatter_with_line(ax, cohort, regressions, predictor, wrap(label, 48))
             ax.set_title(next(letters), loc="left", fontweight="bold")
     if kms:
         horizon = max(float(g.km.at_risk_times[-1]) if g.km.at_risk_times else 0 for g in kms)
@@ -105,7 +105,7 @@ def figure2(cohort: Cohort, outcomes=None, regressions=None, axis_labels=None) -
             cut = g.roc.cutoff if g.roc is not None else None
             title = g.group + (f" ({cut.rule_text('BAG')} vs not: sens {cut.sensitivity:.1%}, "
                                f"spec {cut.specificity:.1%})" if cut is not None else "")
-            km_axes(ax, g.km, title, max_time=horizon + 0.5)
+            km_axes(ax, g.km, wrap(title, 46), max_time=horizon + 0.5)  # a long group name wraps
             ax.set_title(next(letters), loc="left", fontweight="bold")
     for ax in fig.axes:
         ax.tick_params(labelsize=7)
