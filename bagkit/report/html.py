@@ -1,7 +1,9 @@
 """report.html: the report model as one self-contained web page (no network, figures inline).
 
 Tables are HTML tables (``thead`` repeated on each printed page), words never broken inside a
-cell, figures embedded as PNG data; wide tables print on landscape pages (CSS named pages).
+cell, figures embedded as PNG data; wide tables print on landscape pages (CSS named pages). In
+print a heading or caption never ends a page, a figure or a short table is never split, and a
+figure is at most 150 mm tall.
 Every piece of text is escaped.
 """
 from __future__ import annotations
@@ -37,9 +39,16 @@ section.part { break-before: page; }
 @media print {
   body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
   figure { break-inside: avoid; } tr { break-inside: avoid; } thead { display: table-header-group; }
+  figure.table { break-inside: auto; } figure.table.short { break-inside: avoid; }
+  h1, h2, h3, figcaption { break-after: avoid; break-inside: avoid; }
+  figure + p.note, p.note + p.note { break-before: avoid; }
+  figure img { max-height: 150mm; object-fit: contain; object-position: left top; }
   figure.landscape { page: wide; } .scroll { overflow: visible; }
 }
 """
+
+
+SHORT_TABLE_ROWS = 20  # a printed page keeps a table this short whole (a longer one runs on, header repeated)
 
 
 def _text(value: str) -> str:
@@ -69,13 +78,15 @@ def _table(table: Table) -> str:
     out.append("</tbody>")
     notes = "".join(f"<p>{_text(n)}</p>" for n in table.footnotes)
     landscape = " landscape" if table_layout(table).landscape else ""
+    landscape += " short" if len(table.rows) <= SHORT_TABLE_ROWS else ""  # kept on one printed page
     return (f'<figure class="table{landscape}" id="{table.name}"><figcaption>{_text(table.caption)}</figcaption>'
             f'<div class="scroll"><table>{"".join(out)}</table></div><div class="notes">{notes}</div></figure>')
 
 
 def _figure(block: Figure, store) -> str:
     data = base64.b64encode(store.png(block)).decode("ascii")
-    width = f"{100 * block.width:.0f}%"
+    # as small as report.pdf drew it when the PDF was laid out first (its packer shares pages)
+    width = f"{100 * block.width * getattr(store, 'pdf_scales', {}).get(block.name, 1.0):.0f}%"
     return (f'<figure id="{block.name}"><figcaption>{_text(block.caption)}</figcaption>'
             f'<img style="width:{width}" alt="{escape(block.caption, {chr(34): "&quot;"})}" '
             f'src="data:image/png;base64,{data}"></figure>')

@@ -28,7 +28,7 @@ __all__ = ["build_docx"]
 FONT = "Arial"
 CELL_PT = 8
 A4_MM = (210, 297)
-KEEP_ROWS = 30  # longer tables may run over a page (their header rows repeat)
+KEEP_ROWS = 20  # longer tables may run over a page (their header rows repeat)
 
 
 def _set_page(section, landscape: bool) -> None:
@@ -189,15 +189,23 @@ class _Writer:
             self.text(note, "note")
             if i < len(table.footnotes) - 1 and len(rows) <= KEEP_ROWS:
                 self.doc.paragraphs[-1].paragraph_format.keep_with_next = True
-        self.doc.add_paragraph()
+        if table.footnotes:  # the gap below a table is its last note's space after, not an empty line
+            self.doc.paragraphs[-1].paragraph_format.space_after = Pt(9)
+        else:
+            self.doc.add_paragraph()
 
     def figure(self, block: Figure) -> None:
-        self.text(block.caption, "caption")
+        # the caption and the picture are one paragraph: no word processor sets them on two pages
+        paragraph = self.doc.add_paragraph()
+        paragraph.paragraph_format.keep_together = True
+        caption = paragraph.add_run(block.caption)
+        caption.bold = True
+        caption.add_break(WD_BREAK.LINE)
         width_mm = (A4_MM[1] if self.landscape else A4_MM[0]) - 2 * MARGIN / 72 * 25.4
         inches_w, inches_h = self.store.size_inches(block)
         width = Mm(min(width_mm * block.width, 0.6 * (A4_MM[0] if self.landscape else A4_MM[1]) * inches_w / inches_h)
                    * self.scales.get(block.name, 1.0))
-        self.doc.add_picture(io.BytesIO(self.store.png(block)), width=width)
+        paragraph.add_run().add_picture(io.BytesIO(self.store.png(block)), width=width)
 
     def blocks(self, blocks) -> None:
         for block in blocks:
