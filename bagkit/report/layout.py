@@ -54,6 +54,7 @@ def esc(text) -> str:
     return escape(str(text), {'"': "&quot;", "'": "&#39;"})
 
 
+@functools.lru_cache(maxsize=65536)  # the same words are measured by every table, pass and renderer
 def text_width(text: str, size: float = CELL_FONT_SIZE, bold: bool = False) -> float:
     regular, heavy = fonts()
     return pdfmetrics.stringWidth(text, heavy if bold else regular, size)
@@ -121,8 +122,11 @@ def column_widths(table, available: float, size: float) -> tuple[float, ...] | N
     return tuple(widths)
 
 
+@functools.lru_cache(maxsize=512)
 def table_layout(table) -> TableLayout:
-    """Portrait at the cell font if it fits, else landscape, else a smaller font (landscape)."""
+    """Portrait at the cell font if it fits, else landscape, else a smaller font (landscape).
+    Cached (a :class:`~bagkit.report.tables.Table` is frozen): every renderer and every PDF pass
+    asks for the same table's layout."""
     if not table.landscape:
         widths = column_widths(table, CONTENT_WIDTH, CELL_FONT_SIZE)
         if widths is not None:
