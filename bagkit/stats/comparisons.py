@@ -23,6 +23,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from bagkit.stats.tukey import ptukey, qtukey
+
 __all__ = ["Comparison", "anova_tukey", "student_t", "welch_t", "rank_sum", "kruskal", "chi_square",
            "mean_ci", "pairs_for", "p_adjust", "standardized_difference", "P_ADJUST_METHODS"]
 
@@ -84,17 +86,17 @@ def anova_tukey(samples: Sequence[np.ndarray], names: Sequence[str],
     anova = stats.f_oneway(*samples)
     out = [Comparison("overall", "one-way ANOVA", "F", float(anova.statistic), float(anova.pvalue),
                       df=float(k - 1))]
-    tukey = stats.tukey_hsd(*samples)
-    ci = tukey.confidence_interval(0.95)
     mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / (n - k)
+    critical = qtukey(0.95, k, n - k)  # as TukeyHSD: one family-wise 95% quantile for every pair
     index = {name: i for i, name in enumerate(names)}
     for a, b in pairs:
         i, j = index[a], index[b]
-        diff = float(tukey.statistic[i, j])
-        q = abs(diff) / np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
-        out.append(Comparison(f"{a} vs {b}", "Tukey HSD", "q", float(q), float(tukey.pvalue[i, j]),
-                              df=float(n - k), diff=diff, ci_low=float(ci.low[i, j]),
-                              ci_high=float(ci.high[i, j])))
+        diff = float(samples[i].mean() - samples[j].mean())
+        se = np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
+        q = abs(diff) / se
+        out.append(Comparison(f"{a} vs {b}", "Tukey HSD", "q", float(q),
+                              float(ptukey(q, k, n - k, lower_tail=False)), df=float(n - k), diff=diff,
+                              ci_low=diff - critical * se, ci_high=diff + critical * se))
     return out
 
 
