@@ -100,7 +100,7 @@ class LinearModel:
 def multiple_regression(data: pd.DataFrame, response: str, predictors: Sequence[str],
                         subset: str = "all") -> LinearModel:
     """``lm(response ~ predictors)`` on complete cases of ``data``."""
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: 0.25 s less to import
 
     predictors = tuple(predictors)
     missing = [c for c in (response, *predictors) if c not in data]
@@ -116,8 +116,8 @@ def multiple_regression(data: pd.DataFrame, response: str, predictors: Sequence[
     if constant:
         raise AnalysisError(f"{subset}: {', '.join(constant)} is constant ({frame[constant[0]].iloc[0]:g}); "
                             f"{response} ~ {' + '.join(predictors)} cannot be fitted")
-    X = sm.add_constant(frame[list(predictors)].to_numpy(float), has_constant="add")
-    fit = sm.OLS(frame[response].to_numpy(float), X).fit()
+    X = np.column_stack([np.ones(n), frame[list(predictors)].to_numpy(float)])
+    fit = OLS(frame[response].to_numpy(float), X).fit()
     ci = fit.conf_int(0.05)
     names = ("(Intercept)", *predictors)
     coefficients = tuple(Coefficient(name, float(fit.params[i]), float(fit.bse[i]), float(fit.tvalues[i]),
