@@ -429,31 +429,13 @@ def schoenfeld_test(time, event, X: np.ndarray, beta: np.ndarray, transform: str
     else:
         raise AnalysisError(f"unknown cox.zph transform {transform!r}")
     gtime = ttimes - ttimes[event == 1].mean()
-    weights = np.exp(X @ beta - (X @ beta).max())
-    u = np.zeros(nvar)
+    xe, mean, covariance, _, event_times, _ = _efron_rows(time, event, X, beta)
+    g = gtime[event == 1][np.argsort(time[event == 1], kind="stable")]  # each failure's g(t), in time order
+    u = (g[:, None] * (xe - mean)).sum(axis=0)
     information = np.zeros((2 * nvar, 2 * nvar))
-    for t in np.unique(time[event == 1]):
-        risk = time >= t
-        dead = risk & (time == t) & (event == 1)
-        d = int(dead.sum())
-        g = gtime[dead][0]
-        w, x = weights[risk], X[risk]
-        s0, s1, s2 = w.sum(), w @ x, (x * w[:, None]).T @ x
-        wd, xd = weights[dead], X[dead]
-        e0, e1, e2 = wd.sum(), wd @ xd, (xd * wd[:, None]).T @ xd
-        score = xd.sum(axis=0)
-        v = np.zeros((nvar, nvar))
-        for ell in range(d):
-            f = ell / d
-            denominator = s0 - f * e0
-            mean = (s1 - f * e1) / denominator
-            score = score - mean
-            v += (s2 - f * e2) / denominator - np.outer(mean, mean)
-        u += g * score
-        information[:nvar, :nvar] += v
-        information[:nvar, nvar:] += g * v
-        information[nvar:, :nvar] += g * v
-        information[nvar:, nvar:] += g * g * v
+    information[:nvar, :nvar] = covariance.sum(axis=0)
+    information[:nvar, nvar:] = information[nvar:, :nvar] = (g[:, None, None] * covariance).sum(axis=0)
+    information[nvar:, nvar:] = (g[:, None, None] ** 2 * covariance).sum(axis=0)
     per_chisq, per_p = [], []
     for j in range(nvar):
         kk = list(range(nvar)) + [nvar + j]
@@ -548,39 +530,48 @@ class EfronFit:
     infinite: np.ndarray  # coxph's "Loglik converged before variable j; coefficient may be infinite"
 
 
-def efron_partial_likelihood(time, event, X: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Log partial likelihood with Efron's ties, its score U and information I at ``beta``
-    (``coxph(ties = "efron")``'s objective), vectorised over the event times."""
+def _efron_rows(time, event, X: np.ndarray, beta: np.ndarray):
+    """Efron's terms per event (one row per failure, in time order): its covariates, the weighted
+    mean of the risk set left after the l/d share of the tied failures, the weighted covariance
+    of that set, log of its weight sum, and the event's time; plus sum of eta over events."""
     order = np.argsort(time, kind="stable")
-    t, d, x = np.asarray(time, float)[order], np.asarray(event, float)[order] == 1, X[order]
+    t, d, x = np.asarray(time, float)[order], np.asarray(event, float)[order] == 1, np.asarray(X, float)[order]
     eta = x @ beta
     w = np.exp(eta - eta.max())
     p = x.shape[1]
-    outer = x[:, :, None] * x[:, None, :]
     # risk-set sums: everyone with time >= t (reverse cumulative sums, read at each time's first row)
     r0 = np.cumsum(w[::-1])[::-1]
     r1 = np.cumsum((w[:, None] * x)[::-1], axis=0)[::-1]
-    r2 = np.cumsum((w[:, None, None] * outer)[::-1], axis=0)[::-1]
     times = np.unique(t[d])
     first = np.searchsorted(t, times, side="left")
     group = np.searchsorted(times, t[d])  # each event's event time
     n_tied = np.bincount(group, minlength=len(times))
-    we = w[d]
+    we, xe = w[d], x[d]
     e0 = np.bincount(group, weights=we, minlength=len(times))
-    e1 = np.stack([np.bincount(group, weights=we * x[d, j], minlength=len(times)) for j in range(p)], axis=1)
-    e2 = np.zeros((len(times), p, p))
-    np.add.at(e2, group, we[:, None, None] * outer[d])
+    e1 = np.stack([np.bincount(group, weights=we * xe[:, j], minlength=len(times)) for j in range(p)], axis=1)
+    r2 = np.empty((len(times), p, p))
+    e2 = np.empty((len(times), p, p))
+    for j in range(p):  # second moments column by column: no n x p x p array for big cohorts
+        for k in range(j, p):
+            r2[:, j, k] = r2[:, k, j] = np.cumsum((w * x[:, j] * x[:, k])[::-1])[::-1][first]
+            e2[:, j, k] = e2[:, k, j] = np.bincount(group, weights=we * xe[:, j] * xe[:, k], minlength=len(times))
     # one row per event: Efron's l/d share of the tied events leaves the risk set
     rank = np.arange(len(group)) - np.repeat(np.cumsum(n_tied) - n_tied, n_tied)
-    f = (rank / n_tied[group])
+    f = rank / n_tied[group]
     s0 = r0[first][group] - f * e0[group]
     s1 = r1[first][group] - f[:, None] * e1[group]
-    s2 = r2[first][group] - f[:, None, None] * e2[group]
+    s2 = r2[group] - f[:, None, None] * e2[group]
     mean = s1 / s0[:, None]
-    loglik = float(eta[d].sum() - eta.max() * d.sum() - np.log(s0).sum())
-    score = x[d].sum(axis=0) - mean.sum(axis=0)
-    information = (s2 / s0[:, None, None]).sum(axis=0) - mean.T @ mean
-    return loglik, score, information
+    covariance = s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :]
+    log_s0 = np.log(s0) + eta.max()
+    return xe, mean, covariance, log_s0, t[d], float(eta[d].sum())
+
+
+def efron_partial_likelihood(time, event, X: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log partial likelihood with Efron's ties, its score U and information I at ``beta``
+    (``coxph(ties = "efron")``'s objective), vectorised over the event times."""
+    xe, mean, covariance, log_s0, _, eta_events = _efron_rows(time, event, X, beta)
+    return eta_events - float(log_s0.sum()), (xe - mean).sum(axis=0), covariance.sum(axis=0)
 
 
 def efron_fit(time, event, X: np.ndarray, max_steps: int = 100) -> EfronFit:
