@@ -72,3 +72,27 @@ def test_forked_r_sections_equal_one_process(tmp_path):
         assert info["warnings"] == serial_info["warnings"]
     assert serial_info["software"]["MatchIt"][0].isdigit()
     assert any("left out of the matching" in w for w in serial_info["warnings"])
+
+
+def test_figures_encoded_in_a_child_equal_those_made_here(tmp_path):
+    """FigureStore.pngs_in_background: the child's PNG files are byte for byte what this process
+    makes, no partial file is left, and a failed child leaves the PNGs to be made here."""
+    import bagkit
+    from bagkit.analyses.background import can_fork
+    from bagkit.report import document
+    from bagkit.report.figures import FigureStore
+    from bagkit.report.tables import figures_of
+
+    results = bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
+    blocks = figures_of(document(results))
+    here = FigureStore()
+    expected = {block.name: here.png(block) for block in blocks}
+    forked = FigureStore()
+    assert forked.pngs_in_background(blocks, tmp_path) == can_fork()
+    assert {block.name: forked.png(block) for block in blocks} == expected
+    if can_fork():
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.png" for name in expected)
+        assert all((tmp_path / f"{name}.png").read_bytes() == png for name, png in expected.items())
+    failed = FigureStore()
+    if failed.pngs_in_background(blocks, tmp_path / "missing"):  # the child cannot write: it exits 1
+        assert {block.name: failed.png(block) for block in blocks} == expected

@@ -7,7 +7,7 @@ report.html) are each saved once from that drawing.
 :meth:`FigureStore.pngs_in_background` uses a second core: a forked child draws the figures
 again and writes their PNGs into a folder while this process draws the vector PDFs and lays out
 report.pdf (on the example cohort: 1.6 s of PNG encoding beside 1.7 s of PDF work). Where fork
-is unavailable, one core is all there is, or the child fails, the PNGs are made here as before;
+is unavailable, one core is all there is, ``BAGKIT_NO_FORK`` is set, or the child fails, the PNGs are made here as before;
 the bytes are the same either way.
 """
 from __future__ import annotations
@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 from pathlib import Path
+
+from bagkit.analyses.background import can_fork
 
 RASTERIZE_ABOVE = 2000  # points in one scatter; more go into the vector figure as a 300-dpi image
 PNG_DPI = 150
@@ -69,7 +71,7 @@ class FigureStore:
         """Start a forked child writing ``folder/<name>.png`` for each block; True if started.
         :meth:`png` (or :meth:`join`) waits for it and reads what it wrote."""
         blocks = [b for b in blocks if (b.name, "png") not in self._encoded]
-        if self._child is not None or len(blocks) < 2 or not _can_fork():
+        if self._child is not None or len(blocks) < 2 or not can_fork():
             return False
         folder = Path(folder)
         sys.stdout.flush(), sys.stderr.flush()
@@ -112,10 +114,3 @@ class FigureStore:
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-
-
-def _can_fork() -> bool:
-    if not hasattr(os, "fork") or os.environ.get("BAGKIT_SERIAL_FIGURES"):
-        return False
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores > 1
