@@ -508,9 +508,10 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
     terms = []
     for j, column in enumerate(covariates):
         b, s = float(beta[j]), float(se[j])
-        terms.append(CoxTerm(column, labels.get(column, column), b, s, float(np.exp(b)), float(np.exp(b - Z95 * s)),
-                             float(np.exp(b + Z95 * s)), b / s, float(2 * stats.norm.sf(abs(b / s))),
-                             float(zph_chisq[j]), float(zph_p[j])))
+        with np.errstate(over="ignore"):  # a possibly-infinite coefficient: its HR limits are inf
+            terms.append(CoxTerm(column, labels.get(column, column), b, s, float(np.exp(b)), float(np.exp(b - Z95 * s)),
+                                 float(np.exp(b + Z95 * s)), b / s, float(2 * stats.norm.sf(abs(b / s))),
+                                 float(zph_chisq[j]), float(zph_p[j])))
         if zph_p[j] < 0.05:
             notes.append(f"proportional hazards may not hold for {labels.get(column, column)} "
                          f"(cox.zph p = {zph_p[j]:.3f})")
