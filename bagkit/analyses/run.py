@@ -132,8 +132,13 @@ def _partial_notes(cohort: Cohort) -> list[Skip]:
 
 
 def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
-            progress: Callable[[str], None] | None = None) -> Results:
-    """Run every analysis the cohort supports; see :class:`Results`."""
+            progress: Callable[[str], None] | None = None,
+            while_waiting: Callable[[], None] | None = None) -> Results:
+    """Run every analysis the cohort supports; see :class:`Results`.
+
+    With two cores the sections that call R run in a forked child while the others run here;
+    ``while_waiting`` (e.g. importing the renderers) is then called once, here, after the other
+    sections and before waiting for R's."""
     options = options or AnalysisOptions()
     say = progress or (lambda message: None)
     started = _dt.datetime.now().astimezone()
@@ -147,10 +152,19 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
         first = table1(cohort, options.table1, welch=options.welch)
         sections: dict[str, Any] = {}
         skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
-        for name, run in ANALYSES:
-            if background is None or name not in R_SECTIONS:
-                say(name)
-            outcome = _section(name, run, cohort, options, background)
+        outcomes: dict[str, Any] = {}
+        here = [(name, run) for name, run in ANALYSES if background is None or name not in R_SECTIONS]
+        for name, run in here:
+            say(name)
+            outcomes[name] = _section(name, run, cohort, options, None)
+        if background is not None:
+            if while_waiting is not None:
+                while_waiting()
+            for name, run in ANALYSES:
+                if name in R_SECTIONS:
+                    outcomes[name] = _section(name, run, cohort, options, background)
+        for name, _ in ANALYSES:  # in the paper's order
+            outcome = outcomes[name]
             if isinstance(outcome, Skip):
                 skipped.append(outcome)
             elif outcome is not None:

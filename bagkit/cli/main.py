@@ -208,7 +208,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            results = bagkit.analyze(cohort, options, progress=say)
+            results = bagkit.analyze(cohort, options, progress=say,
+                                     while_waiting=lambda: _import_renderers(formats))
             say("writing report")
             written = results.write(out, force=force, progress=say, formats=formats)
         for warning in _unique(caught):
@@ -249,6 +250,26 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
         if what.startswith("brain age"):
             say(f"{what}: {how}")
     return cohort
+
+
+def _import_renderers(formats) -> None:
+    """Import what writing the report needs (matplotlib, reportlab, python-docx: ~0.6 s) while
+    R's sections run in their second process, instead of after them."""
+    import importlib
+
+    modules = ["bagkit.report.figures", "bagkit.plots.cohort", "bagkit.plots.matching", "bagkit.plots.outcomes",
+               "bagkit.plots.forest", "bagkit.plots.agreement", "matplotlib.backends.backend_agg",
+               "matplotlib.backends.backend_pdf", "PIL.PngImagePlugin"]
+    per_format = {"pdf": ["bagkit.report.pdf", "pypdf"], "docx": ["bagkit.report.word"], "html": ["bagkit.report.html"]}
+    modules += [module for f in formats for module in per_format.get(f, [])]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the write itself will say what is missing
+    from matplotlib import font_manager
+
+    font_manager.findfont("DejaVu Sans")  # the font cache, read once
 
 
 def _unique(caught) -> list[str]:
