@@ -175,7 +175,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     say = _Progress(quiet)
     if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()
                                    or example_subjects):
-        raise click.UsageError("--weights, --model, --param, --scheduler, --workers, --preprocess and --example-subjects "
+        raise click.UsageError("--weights, --model, --param, --scheduler, --workers, --example-subjects and --preprocess "
                                "need --predictor NAME (see `bagkit predictors`).")
     try:
         from bagkit.report import check_formats
@@ -187,6 +187,10 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
                                     columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),
                                     mapping_file=mapping)
+        if example_subjects is not None:
+            from bagkit.predictors.examples import check_example_subjects
+
+            check_example_subjects(cohort.data, _csv_list(example_subjects))  # before minutes of prediction
         if predictor_name is not None:
             cohort = _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir,
                                        quiet, say, scheduler=scheduler, workers=workers,

@@ -29,10 +29,27 @@ from bagkit.cohort.examples import PLANES, ExampleInput
 from bagkit.errors import PredictorError, RequestError
 from bagkit.predictors.protocol import AgeDistribution
 
-__all__ = ["pick_examples", "mid_planes", "example_inputs", "with_example_inputs", "SMALLEST", "LARGEST",
+__all__ = ["check_example_subjects", "pick_examples", "mid_planes", "example_inputs", "with_example_inputs", "SMALLEST", "LARGEST",
            "ONLY", "CHOSEN"]
 
 SMALLEST, LARGEST, ONLY, CHOSEN = "smallest BAG", "largest BAG", "only subject", "chosen"
+
+
+def check_example_subjects(data: pd.DataFrame, subjects: Sequence[str] | None) -> None:
+    """Refuse (:class:`~bagkit.errors.RequestError`) example subject ids that are not in the table or
+    are given twice — before any scan is predicted, so a typo costs no prediction time."""
+    if subjects is None:
+        return
+    wanted = [str(s) for s in subjects]
+    repeated = sorted({s for s in wanted if wanted.count(s) > 1})
+    if repeated:
+        raise RequestError(f"example subjects: {', '.join(repeated)} given more than once.")
+    known = set(data["subject_id"].astype(str))
+    missing = [s for s in wanted if s not in known]
+    if missing:
+        raise RequestError(f"example subjects: {', '.join(map(repr, missing))} "
+                           f"{'is not a subject_id' if len(missing) == 1 else 'are not subject_ids'} of the cohort "
+                           f"table.")
 
 
 def pick_examples(data: pd.DataFrame, groups: Sequence[str], subjects: Sequence[str] | None = None
@@ -50,15 +67,10 @@ def pick_examples(data: pd.DataFrame, groups: Sequence[str], subjects: Sequence[
     bag = pd.to_numeric(data["bag"], errors="coerce") if "bag" in data.columns \
         else pd.Series(np.nan, index=data.index)
     if subjects is not None:
-        wanted = [str(s) for s in subjects]
-        repeated = sorted({s for s in wanted if wanted.count(s) > 1})
-        if repeated:
-            raise RequestError(f"example subjects: {', '.join(repeated)} given more than once.")
+        check_example_subjects(data, subjects)
         picked = []
-        for subject in wanted:
+        for subject in (str(s) for s in subjects):
             rows = data.index[ids == subject]
-            if len(rows) == 0:
-                raise RequestError(f"example subjects: {subject!r} is not a subject_id of the cohort table.")
             if not np.isfinite(bag[rows[0]]):
                 raise RequestError(f"example subjects: {subject!r} has no brain age (its scan was not predicted), "
                                    f"so there is no age distribution to show.")

@@ -101,9 +101,20 @@ def test_pick_examples_smallest_then_largest_bag_per_group():
     chosen = pick_examples(cohort.data, cohort.groups, subjects=["s8", "s0"])
     assert [(cohort.data.at[label, "subject_id"], why) for label, why in chosen] == [("s8", "chosen"), ("s0", "chosen")]
     for subjects, message in ((["s0", "nobody"], "'nobody' is not a subject_id"), (["s3"], "'s3' has no brain age"),
+                              (["x", "s0", "y"], "'x', 'y' are not subject_ids"),
                               (["s1", "s1"], "s1 given more than once")):
         with pytest.raises(RequestError, match=message):
             pick_examples(cohort.data, cohort.groups, subjects=subjects)
+
+
+def test_the_file_shown_is_the_one_predicted(tmp_path):
+    from bagkit.predictors.examples import _scan_paths
+
+    data = pd.DataFrame({"scan": ["raw/a.nii.gz", "/abs/b.nii.gz", "raw/c.nii.gz", None],
+                         "preprocessed_scan": ["/store/a_desc-preproc_T1w.nii.gz", "", np.nan, ""]})
+    paths = _scan_paths(data, tmp_path)  # --preprocess: the preprocessed file, else the table's scan
+    assert [None if p is None else str(p) for p in paths] == [
+        "/store/a_desc-preproc_T1w.nii.gz", "/abs/b.nii.gz", str(tmp_path / "raw/c.nii.gz"), None]
 
 
 def test_mid_planes_are_turned_for_display():
@@ -222,9 +233,13 @@ def test_report_shows_the_examples(phantom_study, tmp_path):
         assert mean == pytest.approx(brain_age, abs=1e-6)  # the bars' mean is the brain age the report states
 
     refused = CliRunner().invoke(cli, ["report", str(cohort_csv), "-p", "sfcn", "--model", str(weights),
-                                       "--cache-dir", str(tmp_path / "cache"), "-o", str(tmp_path / "r2"),
+                                       "--cache-dir", str(tmp_path / "cache2"), "-o", str(tmp_path / "r2"),
                                        "--formats", "pdf", "--example-subjects", "sub-001,nobody"])
     assert refused.exit_code == 1 and "'nobody' is not a subject_id" in refused.output
+    assert not (tmp_path / "cache2").exists()  # refused before any scan was predicted
+    unasked = CliRunner().invoke(cli, ["report", str(cohort_csv), "--example-subjects", "sub-001", "-o",
+                                       str(tmp_path / "r3")])
+    assert unasked.exit_code == 2 and "--example-subjects and --preprocess need --predictor" in unasked.output
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
