@@ -8,6 +8,7 @@ input file).
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -182,6 +183,41 @@ def test_without_scans_the_section_is_skipped_with_a_note():
 
 
 # ----------------------------------------------------------------------------- end to end
+#: R's reading of results.csv: per example subject, the moments of its bins, the mass within brain age
+#: ± SD, the peak; and per group the smallest / largest BAG of the cohort the report analysed
+R_REFERENCE = r"""
+args <- commandArgs(trailingOnly = TRUE)
+r <- read.csv(args[1], stringsAsFactors = FALSE)
+d <- read.csv(args[2], stringsAsFactors = FALSE)
+bins <- r[r$analysis == "example_age_distribution", ]
+ex <- r[r$analysis == "example_subjects", ]
+for (s in unique(bins$term)) {
+  b <- bins[bins$term == s, ]
+  centre <- as.numeric(sub("^bin ", "", b$contrast)); p <- b$value
+  m <- weighted.mean(centre, p)
+  ba <- ex$value[ex$term == s & ex$statistic == "brain_age"]; sd <- ex$value[ex$term == s & ex$statistic == "brain_age_sd"]
+  cat(sprintf("%s,mean,%.15g\n", s, m)); cat(sprintf("%s,sd,%.15g\n", s, sqrt(sum(p * (centre - m)^2))))
+  cat(sprintf("%s,within,%.15g\n", s, sum(p[centre >= ba - sd & centre <= ba + sd])))
+  cat(sprintf("%s,peak,%.15g\n", s, centre[which.max(p)]))
+}
+d$bag <- d$brain_age - d$age
+for (g in unique(d$group)) {
+  x <- d[d$group == g, ]
+  cat(sprintf("%s,smallest,%s\n", g, x$subject_id[which.min(x$bag)]))
+  cat(sprintf("%s,largest,%s\n", g, x$subject_id[which.max(x$bag)]))
+}
+"""
+
+
+def r_reference(results_csv, cohort_csv) -> dict[tuple[str, str], str]:
+    if shutil.which("Rscript") is None:
+        pytest.fail("Rscript not found: R is required for the cross-checks (bash scripts/setup.sh installs it)")
+    done = subprocess.run(["Rscript", "--vanilla", "-e", R_REFERENCE, str(results_csv), str(cohort_csv)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {(k, what): v for k, what, v in (line.split(",") for line in done.stdout.strip().splitlines())}
+
+
 @pytest.fixture(scope="module")
 def phantom_study(tmp_path_factory):
     """12 phantom scans in three groups, a tiny SFCN trained on them (2 epochs) and saved."""
@@ -199,6 +235,18 @@ def phantom_study(tmp_path_factory):
                          batch_size=4, progress=False, validation_fraction=0.25, precision="fp32", num_threads=1)
     model.fit([folder / s for s in frame.scan], frame.age.to_numpy())
     return path, model.save(folder / "sfcn.pt")
+
+
+def _with_brain_age(cohort_csv, cache, weights, folder):
+    """The cohort table with the brain ages the report used (read back from its prediction cache)."""
+    from bagkit.predictors import load_predictor, predict_cohort
+
+    frame = pd.read_csv(cohort_csv)
+    predicted = predict_cohort(frame, load_predictor("sfcn", weights, num_threads=1), base_dir=cohort_csv.parent,
+                               cache_dir=cache, progress=False)
+    frame["brain_age"] = predicted["brain_age"]
+    frame.to_csv(folder / "with_brain_age.csv", index=False)
+    return folder / "with_brain_age.csv"
 
 
 def test_report_shows_the_examples(phantom_study, tmp_path):
@@ -230,7 +278,21 @@ def test_report_shows_the_examples(phantom_study, tmp_path):
         assert len(bins) == 80 and bins.value.sum() == pytest.approx(1.0, abs=1e-9)
         mean = (bins.contrast.str.removeprefix("bin ").astype(float) * bins.value).sum()
         brain_age = rows[(rows.term == row.term) & (rows.statistic == "brain_age")].value.iloc[0]
-        assert mean == pytest.approx(brain_age, abs=1e-6)  # the bars' mean is the brain age the report states
+        assert mean == pytest.approx(brain_age, abs=1e-6)  # the bars' mean is the brain age the report states (as R)
+
+    # R on the same numbers: the bins' weighted mean and SD are the stated brain age and SD (1e-6 y: the bins
+    # come from a forward pass of the one volume, the brain age from the cohort's batches; float32 kernels
+    # chosen per batch size differ in the last bits, ~1e-9 y here), the mass within ± SD and the peak are R's
+    # on the same CSV values (1e-12),
+    # and the subjects shown are R's which.min / which.max of brain_age - age per group
+    reference = r_reference(out / "results.csv", _with_brain_age(cohort_csv, tmp_path / "cache", weights, tmp_path))
+    for _, row in shown.iterrows():
+        values = rows[rows.term == row.term].set_index("statistic").value
+        assert float(reference[(row.term, "mean")]) == pytest.approx(values["brain_age"], abs=1e-6)
+        assert float(reference[(row.term, "sd")]) == pytest.approx(values["brain_age_sd"], abs=1e-6)
+        assert float(reference[(row.term, "within")]) == pytest.approx(values["probability_within_sd"], abs=1e-12)
+        assert float(reference[(row.term, "peak")]) == pytest.approx(values["peak_age"], abs=1e-12)
+        assert reference[(row.subset, row.contrast.split()[0])] == row.term
 
     refused = CliRunner().invoke(cli, ["report", str(cohort_csv), "-p", "sfcn", "--model", str(weights),
                                        "--cache-dir", str(tmp_path / "cache2"), "-o", str(tmp_path / "r2"),
@@ -283,6 +345,15 @@ def test_api_examples_reach_every_renderer_without_opening_a_scan(phantom_study,
         assert names.index("figure1_examples") == names.index("figure1") + 1  # right after Figure 1 A-C
     written = results.write(tmp_path / "out", formats=("pdf", "docx", "html"))
     assert (written.out / "figures" / "figure1_examples.png").stat().st_size > 10_000
+    import docx
+
+    from bagkit.report.tables import plain
+
+    html = plain(written.html.read_text(encoding="utf-8"))
+    word = plain("\n".join(p.text for p in docx.Document(str(written.docx)).paragraphs))
+    for text in (html, word):  # the same caption in every format, from the one model
+        assert "Figure 1 D–I. Sample inputs and prediction results" in text and "(I) NMOSD sub-" in text
+    assert html.count("<img") >= 3 and len(docx.Document(str(written.docx)).inline_shapes) >= 3
     tidy = results.tidy()
     assert "example_age_distribution" not in set(tidy.analysis)  # no bins for GPR
     assert {"age", "brain_age", "brain_age_sd", "bag"} == set(tidy[tidy.analysis == "example_subjects"].statistic)
