@@ -102,12 +102,15 @@ def run_example_subjects(cohort: Cohort, options=None) -> ExampleSubjects | None
     if not cohort.has("brain_age"):
         return None
     if not cohort.examples:
-        how = ("the scans could not be read again" if cohort.has("scan") and _predicted_here(cohort) else
-               "brain age was given in the table, not predicted from scans in this run")
+        if _predicted_here(cohort):
+            raise AnalysisError(
+                "no example inputs and age distributions (Figure 1 D-G): brain age was predicted, but no example "
+                "subject's scan was read (see the notes; with the API, call "
+                "bagkit.predictors.examples.with_example_inputs after Cohort.with_predictions)")
         raise AnalysisError(
-            f"no example inputs and age distributions (Figure 1 D-G): {how}; they are shown when `bagkit "
-            f"report --predictor NAME` predicts brain age from the table's scan column "
-            f"(API: bagkit.predictors.examples.with_example_inputs)")
+            "no example inputs and age distributions (Figure 1 D-G): brain age was given in the table, not predicted "
+            "from scans in this run; they are shown when `bagkit report --predictor NAME` predicts brain age from "
+            "the table's scan column (API: bagkit.predictors.examples.with_example_inputs)")
     data = cohort.data.set_index(cohort.data["subject_id"].astype(str))
     raw_bag = "bag_uncorrected" if cohort.bias_corrected else "bag"
     subjects = []

@@ -169,6 +169,11 @@ def test_analysis_numbers_from_the_distribution():
     bins = tidy[(tidy.analysis == "example_age_distribution") & (tidy.term == "b")]
     assert len(bins) == len(centers) and bins.value.sum() == pytest.approx(1.0)
     assert bins.loc[bins.value.idxmax(), "contrast"] == "bin 57.5"
+    # with an age-bias correction: the gap as predicted beside the corrected one the analyses used
+    corrected = run_example_subjects(cohort.with_corrected_bag([1.5, -0.5], "test correction", {}))
+    assert [(s.bag, s.bag_corrected) for s in corrected.subjects] == [(-3.0, -0.5), (4.0, 1.5)]
+    assert set(corrected.tidy().query("analysis == 'example_subjects' and term == 'a'").statistic) >= {
+        "bag", "bag_corrected"}
 
 
 def test_without_scans_the_section_is_skipped_with_a_note():
@@ -177,6 +182,10 @@ def test_without_scans_the_section_is_skipped_with_a_note():
     cohort = _cohort([1.0, 2.0], ["HC", "MS"])
     with pytest.raises(AnalysisError, match="Figure 1 D-G.*given in the table"):
         run_example_subjects(cohort)
+    with pytest.warns(UserWarning, match="replaced by the predictions of x"):
+        predicted = cohort.with_predictions(cohort.data[["brain_age", "brain_age_sd"]].assign(prediction_error=""), "x")
+    with pytest.raises(AnalysisError, match="brain age was predicted, but.*with_example_inputs"):
+        run_example_subjects(predicted)
     no_brain_age = Cohort(data=cohort.data.drop(columns=["brain_age", "brain_age_sd", "bag"]), control="HC",
                           groups=("HC", "MS"))
     assert run_example_subjects(no_brain_age) is None  # "no brain age" is said once, elsewhere
