@@ -176,6 +176,29 @@ def test_analysis_numbers_from_the_distribution():
         "bag", "bag_corrected"}
 
 
+def test_the_figure_draws_what_the_result_holds():
+    pytest.importorskip("matplotlib")
+    from bagkit.analyses.examples import run_example_subjects
+    from bagkit.plots.examples import example_subjects_figure, panel_letters
+
+    assert panel_letters(3) == ["D", "E", "F"] and panel_letters(25)[-3:] == ["Z", "A2", "B2"]
+    centers = np.arange(20.5, 90.0, 1.0)
+    p = np.exp(-0.5 * ((centers - 47.0) / 3.0) ** 2)
+    cohort = _cohort([4.0, -3.0, 1.0], ["HC", "HC", "MS"], ids=["a", "b", "$c$"], age=[40.0, 60.0, 50.0])
+    for examples in ([_example("a", "HC", "chosen", centers, p / p.sum())],
+                     [_example("a", "HC", "chosen", centers, p / p.sum()), _example("b", "HC", "chosen"),
+                      _example("$c$", "MS", "chosen", centers, p / p.sum())]):
+        result = run_example_subjects(cohort.with_examples(examples))
+        figure = example_subjects_figure(result, {"HC": "#7F7F7F"})
+        assert len(figure.axes) == 2 * len(examples)
+        titles = [ax.get_title(loc="left") for ax in figure.axes[::2]]
+        assert titles == panel_letters(len(examples))
+        lines = figure.axes[1].get_lines()  # brain age (solid), ± SD (dashed), age (dotted)
+        assert [line.get_linestyle() for line in lines] == ["-", "--", "--", ":"]
+        assert lines[0].get_xdata()[0] == pytest.approx(44.0) and lines[3].get_xdata()[0] == pytest.approx(40.0)
+        figure.savefig(__import__("io").BytesIO(), format="png", dpi=40)  # a "$" in an id is text, not mathtext
+
+
 def test_without_scans_the_section_is_skipped_with_a_note():
     from bagkit.analyses.examples import run_example_subjects
 
