@@ -175,7 +175,7 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
     say = _Progress(quiet)
     if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()
                                    or example_subjects):
-        raise click.UsageError("--weights, --model, --param, --scheduler, --workers, --example-subjects and --preprocess "
+        raise click.UsageError("--example-subjects, --weights, --model, --param, --scheduler, --workers and --preprocess "
                                "need --predictor NAME (see `bagkit predictors`).")
     try:
         from bagkit.report import check_formats

@@ -333,7 +333,8 @@ def test_report_shows_the_examples(phantom_study, tmp_path):
     assert not (tmp_path / "cache2").exists()  # refused before any scan was predicted
     unasked = CliRunner().invoke(cli, ["report", str(cohort_csv), "--example-subjects", "sub-001", "-o",
                                        str(tmp_path / "r3")])
-    assert unasked.exit_code == 2 and "--example-subjects and --preprocess need --predictor" in unasked.output
+    assert unasked.exit_code == 2
+    assert "--example-subjects, --weights" in unasked.output and "need --predictor" in unasked.output
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
