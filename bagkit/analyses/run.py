@@ -23,6 +23,7 @@ from bagkit.analyses.bias import (
     run_bias_correction,
 )
 from bagkit.analyses.centers import CenterMeans, run_center_means
+from bagkit.analyses.examples import ExampleSubjects, run_example_subjects
 from bagkit.analyses.matching import MatchingAnalysis, run_matching
 from bagkit.analyses.options import AnalysisOptions
 from bagkit.analyses.outcomes import Outcomes, Regressions, run_outcomes, run_regressions
@@ -58,6 +59,7 @@ class Results:
     options: AnalysisOptions
     table1: GroupTable
     center_means: CenterMeans | None = None
+    example_subjects: ExampleSubjects | None = None
     matching: MatchingAnalysis | None = None
     outcomes: Outcomes | None = None
     regressions: Regressions | None = None
@@ -105,6 +107,7 @@ class Results:
 # stops the run.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("center_means", run_center_means),
+    ("example_subjects", run_example_subjects),
     ("matching", run_matching),
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
