@@ -100,7 +100,7 @@ def test_cli_defaults_are_analysis_options(tmp_path, monkeypatch):
 
     captured = {}
 
-    def fake_analyze(cohort, options=None, progress=None):
+    def fake_analyze(cohort, options=None, progress=None, while_waiting=None):
         captured["options"] = options
         raise bagkit.BagkitError("stop here")
 

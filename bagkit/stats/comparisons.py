@@ -21,7 +21,7 @@ from itertools import combinations
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.stats.tukey import ptukey, qtukey
 
@@ -71,7 +71,7 @@ def mean_ci(x, level: float = 0.95) -> tuple[float, float]:
     """t-based confidence interval of a mean, as ``t.test(x)$conf.int``."""
     x = np.asarray(x, dtype=float)
     n = len(x)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    half = scipy.stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
     return float(x.mean() - half), float(x.mean() + half)
 
 
@@ -83,7 +83,7 @@ def anova_tukey(samples: Sequence[np.ndarray], names: Sequence[str],
     """
     samples = [np.asarray(s, dtype=float) for s in samples]
     n, k = sum(len(s) for s in samples), len(samples)
-    anova = stats.f_oneway(*samples)
+    anova = scipy.stats.f_oneway(*samples)
     out = [Comparison("overall", "one-way ANOVA", "F", float(anova.statistic), float(anova.pvalue),
                       df=float(k - 1))]
     mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / (n - k)
@@ -102,7 +102,7 @@ def anova_tukey(samples: Sequence[np.ndarray], names: Sequence[str],
 
 def _t(a, b, equal_var: bool, method: str, contrast: str) -> Comparison:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    result = stats.ttest_ind(a, b, equal_var=equal_var)
+    result = scipy.stats.ttest_ind(a, b, equal_var=equal_var)
     ci = result.confidence_interval(0.95)
     return Comparison(contrast, method, "t", float(result.statistic), float(result.pvalue),
                       df=float(result.df), diff=float(a.mean() - b.mean()),
@@ -123,13 +123,13 @@ def rank_sum(a, b, contrast: str) -> Comparison:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ties = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
     exact = len(a) < 50 and len(b) < 50 and not ties
-    result = stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
+    result = scipy.stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
                                 method="exact" if exact else "asymptotic")
     return Comparison(contrast, "Wilcoxon rank-sum test", "W", float(result.statistic), float(result.pvalue))
 
 
 def kruskal(samples: Sequence[np.ndarray]) -> Comparison:
-    result = stats.kruskal(*[np.asarray(s, dtype=float) for s in samples])
+    result = scipy.stats.kruskal(*[np.asarray(s, dtype=float) for s in samples])
     return Comparison("overall", "Kruskal-Wallis test", "chi2", float(result.statistic), float(result.pvalue),
                       df=float(len(samples) - 1))
 
@@ -140,7 +140,7 @@ def chi_square(table: np.ndarray, contrast: str = "overall") -> Comparison:
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return Comparison(contrast, "Pearson's chi-square test", "chi2", np.nan, np.nan, df=np.nan)
-    chi2, p, dof, _ = stats.chi2_contingency(table, correction=True)
+    chi2, p, dof, _ = scipy.stats.chi2_contingency(table, correction=True)
     return Comparison(contrast, "Pearson's chi-square test", "chi2", float(chi2), float(p), df=float(dof))
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy import optimize, special
+import scipy  # scipy.special / scipy.optimize load on first use, not at `import bagkit`
 
 _Z_RANGE = 8.5
 _PANELS, _NODES = 8, 16
@@ -42,7 +42,7 @@ def _rule(lo: float, hi: float, panels: int = _PANELS, nodes: int = _NODES) -> t
 def _range_cdf(w: np.ndarray, k: int) -> np.ndarray:
     """W(w): P(range of k standard normals <= w), for an array of w >= 0."""
     z, weight = _rule(-_Z_RANGE, _Z_RANGE)
-    inner = special.ndtr(z) - special.ndtr(z - w[..., None])
+    inner = scipy.special.ndtr(z) - scipy.special.ndtr(z - w[..., None])
     density = np.exp(-z * z / 2) / np.sqrt(2 * np.pi)
     return k * np.sum(weight * density * np.clip(inner, 0.0, 1.0) ** (k - 1), axis=-1)
 
@@ -50,11 +50,11 @@ def _range_cdf(w: np.ndarray, k: int) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def _s_rule(df: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes in s = sqrt(χ²/df) and weights × density of s."""
-    lo = np.sqrt(special.chdtri(df, 1 - 1e-16) / df)
-    hi = np.sqrt(special.chdtri(df, 1e-16) / df)
+    lo = np.sqrt(scipy.special.chdtri(df, 1 - 1e-16) / df)
+    hi = np.sqrt(scipy.special.chdtri(df, 1e-16) / df)
     s, weight = _rule(float(lo), float(hi), panels=_S_PANELS)
     # density of s: 2 (df/2)^(df/2) / Γ(df/2) s^(df-1) exp(-df s²/2)
-    log_density = (np.log(2.0) + (df / 2) * np.log(df / 2) - special.gammaln(df / 2)
+    log_density = (np.log(2.0) + (df / 2) * np.log(df / 2) - scipy.special.gammaln(df / 2)
                    + (df - 1) * np.log(s) - df * s * s / 2)
     return s, weight * np.exp(log_density)
 
@@ -82,4 +82,4 @@ def qtukey(p: float, k: int, df: float) -> float:
     upper = 1.0
     while ptukey(upper, k, df) < p:
         upper *= 2
-    return float(optimize.brentq(lambda q: float(ptukey(q, k, df)) - p, 0.0, upper, xtol=1e-13, rtol=1e-13))
+    return float(scipy.optimize.brentq(lambda q: float(ptukey(q, k, df)) - p, 0.0, upper, xtol=1e-13, rtol=1e-13))
