@@ -108,9 +108,8 @@ def run_example_subjects(cohort: Cohort, options=None) -> ExampleSubjects | None
                 "subject's scan was read (see the notes; with the API, call "
                 "bagkit.predictors.examples.with_example_inputs after Cohort.with_predictions)")
         raise AnalysisError(
-            "no example inputs and age distributions (Figure 1 D-G): brain age was given in the table, not predicted "
-            "from scans in this run; they are shown when `bagkit report --predictor NAME` predicts brain age from "
-            "the table's scan column (API: bagkit.predictors.examples.with_example_inputs)")
+            "Figure 1 D-G (example inputs and age distributions) needs brain age predicted from scans "
+            "(--predictor NAME); it was given in the table")
     data = cohort.data.set_index(cohort.data["subject_id"].astype(str))
     raw_bag = "bag_uncorrected" if cohort.bias_corrected else "bag"
     subjects = []
