@@ -196,7 +196,8 @@ def _frame_to_r(frame: pd.DataFrame):
             columns[str(name)] = IntSexpVector.from_memoryview(memoryview(np.ascontiguousarray(values, np.int32)))
         else:
             columns[str(name)] = conversion.py2rpy(column.reset_index(drop=True))
-    return _with_row_names()(robjects.DataFrame(columns))
+    with robjects.conversion.localconverter(robjects.default_converter):  # stays an R object
+        return _with_row_names()(robjects.DataFrame(columns))
 
 
 @functools.lru_cache(maxsize=None)
