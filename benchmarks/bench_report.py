@@ -2,7 +2,9 @@
 
 Stages: imports (fresh process), R start, read, analyze, the report model (tables), figures
 (drawn once, encoded as PNG and vector PDF), each renderer (PDF, Word, HTML), then the whole CLI
-with all three formats in a fresh process. Wall time and this process's CPU time are printed
+with all three formats in a fresh process (R's matching and the PNGs in forked children, as a
+user runs it), the same in one process (BAGKIT_NO_FORK=1) and with the PDF only. The in-process
+stages run R in this process, so their analysis is serial. Wall time and this process's CPU time are printed
 for each (on a shared machine the CPU time is the steadier figure). Reference in the same run:
 R computing the same Table 1 statistics (r/reference/table1_reference.R: aov + TukeyHSD, t.test,
 chisq.test, wilcox.test, quantile) on the same CSV, and `Rscript -e 0` (R's start alone).
@@ -12,6 +14,7 @@ chisq.test, wilcox.test, quantile) on the same CSV, and `Rscript -e 0` (R's star
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -67,6 +70,11 @@ def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str) -> d
         (["--visits", str(visits_csv)] if visits_csv else [])
     _, t["cli"] = timed("`bagkit report` CLI, pdf+docx+html, fresh", lambda: subprocess.run(cli, check=True,
                                                                                            capture_output=True))
+    one_process = {**os.environ, "BAGKIT_NO_FORK": "1"}
+    _, t["cli_serial"] = timed("  the same in one process (BAGKIT_NO_FORK=1)",
+                               lambda: subprocess.run(cli, check=True, capture_output=True, env=one_process))
+    _, t["cli_pdf"] = timed("  the same, PDF only (--formats pdf)",
+                            lambda: subprocess.run(cli + ["--formats", "pdf"], check=True, capture_output=True))
     reference = ROOT / "r" / "reference" / "table1_reference.R"
     t["r"] = float("nan")
     if shutil.which("Rscript") and reference.is_file():

@@ -16,7 +16,7 @@ from bagkit.predictors import ENTRY_POINT_GROUP
 __all__ = ["Provenance", "InputFile", "capture_provenance"]
 
 # Python packages whose versions can change a number in the report.
-PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "reportlab", "rpy2")
+PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "reportlab", "rpy2")
 R_PACKAGES = ("MatchIt", "survival", "sandwich", "lmtest")
 
 
@@ -67,13 +67,17 @@ def hash_inputs(files: Mapping[str, str]) -> tuple[InputFile, ...]:
 
 
 def capture_provenance(inputs: Mapping[str, str], started: _dt.datetime, r_used: bool,
-                       extra: Mapping[str, str] | None = None) -> Provenance:
-    """Hash the inputs and read the versions of what computed (R's when this run called R)."""
+                       extra: Mapping[str, str] | None = None,
+                       r_software: Mapping[str, str] | None = None) -> Provenance:
+    """Hash the inputs and read the versions of what computed (R's when this run called R;
+    ``r_software``: R's versions read already, by the process that ran R)."""
     import bagkit
 
     software = [("bagkit", bagkit.__version__), ("Python", platform.python_version())]
     software += [(name, _version(name)) for name in PYTHON_PACKAGES]
-    if r_used:
+    if r_used and r_software:
+        software += list(r_software.items())
+    elif r_used:
         try:
             software += list(rbridge.r_versions(*R_PACKAGES).items())
         except Exception as error:  # noqa: BLE001 - provenance must still be recorded

@@ -23,6 +23,7 @@ from bagkit.analyses.bias import (
     run_bias_correction,
 )
 from bagkit.analyses.centers import CenterMeans, run_center_means
+from bagkit.analyses.examples import ExampleSubjects, run_example_subjects
 from bagkit.analyses.matching import MatchingAnalysis, run_matching
 from bagkit.analyses.options import AnalysisOptions
 from bagkit.analyses.outcomes import Outcomes, Regressions, run_outcomes, run_regressions
@@ -58,6 +59,7 @@ class Results:
     options: AnalysisOptions
     table1: GroupTable
     center_means: CenterMeans | None = None
+    example_subjects: ExampleSubjects | None = None
     matching: MatchingAnalysis | None = None
     outcomes: Outcomes | None = None
     regressions: Regressions | None = None
@@ -105,6 +107,7 @@ class Results:
 # stops the run.
 ANALYSES: list[tuple[str, Callable[[Cohort, AnalysisOptions], Any]]] = [
     ("center_means", run_center_means),
+    ("example_subjects", run_example_subjects),
     ("matching", run_matching),
     ("outcomes", run_outcomes),
     ("regressions", run_regressions),
@@ -132,8 +135,13 @@ def _partial_notes(cohort: Cohort) -> list[Skip]:
 
 
 def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
-            progress: Callable[[str], None] | None = None) -> Results:
-    """Run every analysis the cohort supports; see :class:`Results`."""
+            progress: Callable[[str], None] | None = None,
+            while_waiting: Callable[[], None] | None = None) -> Results:
+    """Run every analysis the cohort supports; see :class:`Results`.
+
+    With two cores the sections that call R run in a forked child while the others run here;
+    ``while_waiting`` (e.g. importing the renderers) is then called once, here, after the other
+    sections and before waiting for R's."""
     options = options or AnalysisOptions()
     say = progress or (lambda message: None)
     started = _dt.datetime.now().astimezone()
@@ -141,25 +149,128 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
     if options.bias_correction != "none" or options.bias_calibration:
         say(f"age-bias correction ({options.bias_correction})")
         cohort = correct_cohort(cohort, options)  # asked for explicitly: an error if it cannot be done
-    say("Table 1")
-    first = table1(cohort, options.table1, welch=options.welch)
-    sections: dict[str, Any] = {}
-    skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
-    for name, run in ANALYSES:
-        say(name)
+    background = _r_sections_in_background(cohort, options, say)
+    try:
+        say("Table 1")
+        first = table1(cohort, options.table1, welch=options.welch)
+        sections: dict[str, Any] = {}
+        skipped: list[Skip] = [_cohort_note(note) for note in cohort.notes] + _partial_notes(cohort)
+        outcomes: dict[str, Any] = {}
+        here = [(name, run) for name, run in ANALYSES if background is None or name not in R_SECTIONS]
+        for name, run in here:
+            say(name)
+            outcomes[name] = _section(name, run, cohort, options, None)
+        if background is not None:
+            if while_waiting is not None:
+                while_waiting()
+            for name, run in ANALYSES:
+                if name in R_SECTIONS:
+                    outcomes[name] = _section(name, run, cohort, options, background)
+        for name, _ in ANALYSES:  # in the paper's order
+            outcome = outcomes[name]
+            if isinstance(outcome, Skip):
+                skipped.append(outcome)
+            elif outcome is not None:
+                sections[name] = outcome
+        r_used = rbridge.calls() > r_calls or (background is not None and background.r_used)
+        r_software = background.r_software if background is not None else None
+    finally:
+        if background is not None:
+            background.close()
+    provenance = capture_provenance(_cohort_inputs(cohort), started, r_used, cohort.derivations,
+                                    r_software=r_software)
+    return Results(cohort, options, first, **sections, skipped=tuple(skipped), provenance=provenance)
+
+
+def _section(name: str, run, cohort: Cohort, options: AnalysisOptions, background):
+    """One section's result, or its Skip; a RequestError stops the run."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("default")
-                result = run(cohort, options)
+            if background is not None and name in R_SECTIONS:
+                return background.section(name, run, cohort, options)
+            return run(cohort, options)
         except RequestError:
             raise  # the user asked for it explicitly: an error, not a skip note
         except BagkitError as error:
-            skipped.append(Skip(name, str(error)))
+            return Skip(name, str(error))
+
+
+#: sections that call R: with two cores they run in a forked child beside the others
+R_SECTIONS = ("matching",)
+
+
+class _Background:
+    """The R sections computed in a forked child (see bagkit.analyses.background)."""
+
+    def __init__(self, cohort: Cohort, options: AnalysisOptions):
+        from bagkit.analyses.background import Child
+
+        self._child = Child(lambda: _run_r_sections(cohort, options))
+        self._outcomes: dict[str, tuple[str, Any]] | None = None
+        self.r_used = False
+        self.r_software: dict[str, str] | None = None
+
+    def section(self, name: str, run, cohort: Cohort, options: AnalysisOptions):
+        from bagkit.analyses.background import ChildFailed
+
+        if self._outcomes is None:
+            try:
+                (self._outcomes, calls, self.r_software), _ = self._child.result()
+                self.r_used = calls > 0
+            except ChildFailed:
+                self._outcomes = {}  # run here, as without a child (an error then shows as it would)
+        if name not in self._outcomes:
+            return run(cohort, options)
+        for category, message in self._caught_for(name):
+            warnings.warn(message, category, stacklevel=2)
+        kind, value = self._outcomes[name]
+        if kind == "request":
+            raise RequestError(value)
+        if kind == "skip":
+            raise BagkitError(value)
+        return value
+
+    def _caught_for(self, name: str) -> list:
+        _, caught = self._outcomes.get("__warnings__", ("warnings", []))
+        return [(category, message) for section, category, message in caught if section == name]
+
+    def close(self) -> None:
+        self._child.close()
+
+
+def _run_r_sections(cohort: Cohort, options: AnalysisOptions):
+    """In the child: each R section's outcome ("value" / "skip" / "request"), with its warnings."""
+    from bagkit.analyses.provenance import R_PACKAGES
+
+    before = rbridge.calls()
+    outcomes: dict[str, tuple[str, Any]] = {}
+    caught_all = []
+    for name, run in ANALYSES:
+        if name not in R_SECTIONS:
             continue
-        if result is not None:
-            sections[name] = result
-    provenance = capture_provenance(_cohort_inputs(cohort), started, rbridge.calls() > r_calls, cohort.derivations)
-    return Results(cohort, options, first, **sections, skipped=tuple(skipped), provenance=provenance)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                outcomes[name] = ("value", run(cohort, options))
+            except RequestError as error:
+                outcomes[name] = ("request", str(error))
+            except BagkitError as error:
+                outcomes[name] = ("skip", str(error))
+        caught_all += [(name, w.category, str(w.message)) for w in caught]
+    outcomes["__warnings__"] = ("warnings", caught_all)
+    calls = rbridge.calls() - before
+    software = rbridge.r_versions(*R_PACKAGES) if calls else None
+    return outcomes, calls, software
+
+
+def _r_sections_in_background(cohort: Cohort, options: AnalysisOptions, say) -> _Background | None:
+    from bagkit.analyses.background import can_fork
+
+    if rbridge.started() or not can_fork():  # R already runs here: keep it in one process
+        return None
+    say("matching (R) in a second process")
+    return _Background(cohort, options)
 
 
 def _cohort_inputs(cohort: Cohort) -> dict[str, str]:

@@ -158,22 +158,25 @@ def cli(debug):
 @click.option("--table1-p-adjust", type=click.Choice(["holm", "BH"]),
               help="Table 1: adjust the variable-level p values (R's p.adjust), shown beside them.")
 @predictor_options(in_report=True)
+@click.option("--example-subjects", metavar="ID1,ID2", help="Figure 1 D-G: show these subjects' input slices and "
+              "age distributions (default: per group the smallest and the largest BAG); needs --predictor.")
 @preprocess_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
 def report(cohort_file, visits, control, no_control, groups, columns, mapping, out, force, formats, match_groups,
            covariates, ratio, caliper, replace, exact, m_order, cutoff_rule, specificity, bias_correction,
            bias_folds, bias_calibration, welch, roc_direction, seed, table1_smd, table1_missing, table1_overall,
            table1_p_adjust, predictor_name, weights, model, params, cache_dir,
-           scheduler, workers, quiet):
+           scheduler, workers, example_subjects, quiet):
     """Analyse COHORT_FILE (CSV/TSV, or a BIDS folder) and write the report, table1.csv and results.csv.
 
     With --predictor, brain age is predicted from the T1 scans named in the `scan`
     column (paths relative to COHORT_FILE) before the analysis. A BIDS folder gives
     participants.tsv and each subject's T1 (first session and run, stated in the notes)."""
     say = _Progress(quiet)
-    if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()):
-        raise click.UsageError("--weights, --model, --param, --scheduler, --workers and --preprocess need --predictor NAME "
-                               "(see `bagkit predictors`).")
+    if predictor_name is None and (weights or model or params or scheduler or workers or preprocess_requested()
+                                   or example_subjects):
+        raise click.UsageError("--example-subjects, --weights, --model, --param, --scheduler, --workers and --preprocess "
+                               "need --predictor NAME (see `bagkit predictors`).")
     try:
         from bagkit.report import check_formats
 
@@ -184,9 +187,14 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         cohort = bagkit.read_cohort(cohort_file, control=None if no_control else control,
                                     columns=_column_pairs(columns), visits=visits, groups=_csv_list(groups),
                                     mapping_file=mapping)
+        if example_subjects is not None:
+            from bagkit.predictors.examples import check_example_subjects
+
+            check_example_subjects(cohort.data, _csv_list(example_subjects))  # before minutes of prediction
         if predictor_name is not None:
             cohort = _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir,
-                                       quiet, say, scheduler=scheduler, workers=workers)
+                                       quiet, say, scheduler=scheduler, workers=workers,
+                                       example_subjects=_csv_list(example_subjects))
         elif cohort.has("scan") and not cohort.has("brain_age"):
             say("the cohort has scans but no brain_age: give --predictor NAME to predict it")
         say(f"{len(cohort)} subjects in {len(cohort.groups)} groups: "
@@ -208,7 +216,8 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
         options = AnalysisOptions(**{name: value for name, value in given.items() if value is not None})
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            results = bagkit.analyze(cohort, options, progress=say)
+            results = bagkit.analyze(cohort, options, progress=say,
+                                     while_waiting=lambda: _import_renderers(formats))
             say("writing report")
             written = results.write(out, force=force, progress=say, formats=formats)
         for warning in _unique(caught):
@@ -227,9 +236,10 @@ def report(cohort_file, visits, control, no_control, groups, columns, mapping, o
 
 
 def _with_predictions(cohort, cohort_file, predictor_name, weights, model, params, cache_dir, quiet, say,
-                      scheduler=None, workers=None):
+                      scheduler=None, workers=None, example_subjects=None):
     """The cohort with brain age from the predictor (cached; see bagkit.predictors.predict_cohort),
-    after the raw-scan preprocessing when --preprocess was given."""
+    after the raw-scan preprocessing when --preprocess was given, carrying the example subjects'
+    input slices and age distributions (Figure 1 D-G; bagkit.predictors.examples)."""
     from bagkit.predictors import require_predictions
 
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
@@ -248,7 +258,30 @@ def _with_predictions(cohort, cohort_file, predictor_name, weights, model, param
     for what, how in cohort.derivations.items():
         if what.startswith("brain age"):
             say(f"{what}: {how}")
-    return cohort
+    from bagkit.predictors.examples import with_example_inputs
+
+    return with_example_inputs(cohort, predictor, base_dir=Path(cohort_file).parent, subjects=example_subjects,
+                               say=say)
+
+
+def _import_renderers(formats) -> None:
+    """Import what writing the report needs (matplotlib, reportlab, python-docx: ~0.6 s) while
+    R's sections run in their second process, instead of after them."""
+    import importlib
+
+    modules = ["bagkit.report.figures", "bagkit.plots.cohort", "bagkit.plots.matching", "bagkit.plots.outcomes",
+               "bagkit.plots.forest", "bagkit.plots.agreement", "matplotlib.backends.backend_agg",
+               "matplotlib.backends.backend_pdf", "PIL.PngImagePlugin"]
+    per_format = {"pdf": ["bagkit.report.pdf", "pypdf"], "docx": ["bagkit.report.word"], "html": ["bagkit.report.html"]}
+    modules += [module for f in formats for module in per_format.get(f, [])]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the write itself will say what is missing
+    from matplotlib import font_manager
+
+    font_manager.findfont("DejaVu Sans")  # the font cache, read once
 
 
 def _unique(caught) -> list[str]:

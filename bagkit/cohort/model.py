@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from bagkit.cohort.examples import ExampleInput
 from bagkit.cohort.qc import load_qc_pictures
 from bagkit.cohort.schema import COLUMNS, DERIVED_LABELS
 
@@ -26,6 +27,8 @@ class Cohort:
     source : where the table came from.
     inputs : every file the cohort was read from, by role (``cohort``, ``visits``, ``column mapping``).
     derivations : how derived columns were made (e.g. ``{"brain age": "predicted by sfcn"}``), for provenance.
+    examples : example subjects' input slices and age distributions (Figure 1 D–G), made where the
+        scans were predicted (:func:`bagkit.predictors.examples.with_example_inputs`); empty otherwise.
     qc_pictures : the preprocessing QC pictures the report shows (subject_id → RGB uint8 pixels), read
         once when the cohort was built (:func:`bagkit.cohort.qc.load_qc_pictures`); empty without QC.
     """
@@ -39,6 +42,7 @@ class Cohort:
     inputs: Mapping[str, str] = field(default_factory=dict)
     derivations: Mapping[str, str] = field(default_factory=dict)  # how derived columns were made, in words
     bias_correction: Mapping[str, object] = field(default_factory=dict)  # the fitted age-bias correction, if any
+    examples: tuple[ExampleInput, ...] = ()
     qc_pictures: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -104,7 +108,22 @@ class Cohort:
         notes = volume_notes + picture_notes + notes
         return dataclasses.replace(self, data=data, notes=tuple(self.notes) + notes,
                                    inputs={**self.inputs, **(inputs or {})}, derivations=derivations,
+                                   examples=(),  # examples of earlier predictions no longer hold
                                    qc_pictures=pictures or self.qc_pictures)
+
+    def with_examples(self, examples, notes: Sequence[str] = ()) -> "Cohort":
+        """The cohort carrying ``examples`` (:class:`~bagkit.cohort.examples.ExampleInput`, one per
+        subject of the table, at most one each) for the report's Figure 1 D–G, and ``notes``."""
+        examples = tuple(examples)
+        ids = set(self.data["subject_id"].astype(str))
+        seen: set[str] = set()
+        for example in examples:
+            if not isinstance(example, ExampleInput):
+                raise TypeError(f"examples must be ExampleInput objects, not {type(example).__name__}")
+            if example.subject_id not in ids or example.subject_id in seen:
+                raise ValueError(f"example subject {example.subject_id!r} is not in the cohort, or given twice")
+            seen.add(example.subject_id)
+        return dataclasses.replace(self, examples=examples, notes=tuple(self.notes) + tuple(notes))
 
     @property
     def bias_corrected(self) -> bool:
@@ -152,6 +171,8 @@ def _with_preprocessing(data: pd.DataFrame, predicted: pd.DataFrame) -> tuple[pd
     filled = []
     for column in _QC_COLUMNS:
         data[column] = predicted[column].to_numpy()
+    if "preprocessed_scan" in predicted.columns:  # the file predicted: the report's example inputs show it
+        data["preprocessed_scan"] = predicted["preprocessed_scan"].to_numpy()
     for column in ("icv_ml", "brain_volume_ml"):
         if column not in data.columns or data[column].isna().all():
             data[column] = predicted[column].to_numpy(dtype=float)

@@ -6,11 +6,18 @@ and nothing here imports torch."""
 from bagkit.io.hashing import file_hash
 from bagkit.predictors.batch import predict_cohort, require_predictions
 from bagkit.predictors.checks import check_predictor
-from bagkit.predictors.protocol import ENTRY_POINT_GROUP, PREDICTION_COLUMNS, BrainAgePredictor, scan_index
+from bagkit.predictors.examples import with_example_inputs
+from bagkit.predictors.protocol import (
+    ENTRY_POINT_GROUP,
+    PREDICTION_COLUMNS,
+    AgeDistribution,
+    BrainAgePredictor,
+    scan_index,
+)
 from bagkit.predictors.registry import available_predictors, get_predictor, load_predictor, resolve_predictor
 
 __all__ = [
-    "BrainAgePredictor", "ENTRY_POINT_GROUP", "PREDICTION_COLUMNS", "available_predictors", "check_predictor",
-    "get_predictor", "load_predictor", "predict_cohort", "require_predictions", "resolve_predictor",
-    "file_hash", "scan_index",
+    "AgeDistribution", "BrainAgePredictor", "ENTRY_POINT_GROUP", "PREDICTION_COLUMNS", "available_predictors",
+    "check_predictor", "get_predictor", "load_predictor", "predict_cohort", "require_predictions", "resolve_predictor",
+    "file_hash", "scan_index", "with_example_inputs",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bagkit.errors import PredictorError
-from bagkit.predictors.protocol import PREDICTION_COLUMNS, BrainAgePredictor
+from bagkit.predictors.protocol import PREDICTION_COLUMNS, AgeDistribution, BrainAgePredictor
 
 
 def synthetic_scans(shape: Sequence[int], ages: Sequence[float], seed: int = 0) -> list[np.ndarray]:
@@ -66,6 +66,8 @@ def check_predictor(
     predictor; ``predict`` keeps the input's index, returns finite brain ages and SDs ≥ 0,
     handles an empty input, is deterministic, gives the same numbers in a batch and one by
     one, from arrays and from NIfTI paths, and leaves the fingerprint unchanged;
+    ``age_distribution`` (optional) returns ``None`` or probabilities over increasing bins that sum
+    to 1 per scan, whose mean and SD are ``predict``'s brain age and SD;
     ``predict_cohort`` gives ``predict``'s numbers and its cache keeps them; ``load(path,
     **overrides)`` is the loader's signature, ``save``/``load`` round-trip, an unknown
     override, a missing, an empty or a garbage file are a ``PredictorError`` naming the file.
@@ -101,6 +103,8 @@ def check_predictor(
         done.append("check")
         _check_predict(predictor, scans, atol)
         done.append("predict")
+        _check_age_distribution(predictor, scans, atol)
+        done.append("age_distribution")
         _check_fingerprint(predictor, scans, atol)
         done.append("fingerprint")
         _check_paths_and_cohort(predictor, scans, folder, atol)
@@ -207,6 +211,35 @@ def _check_predict(predictor: BrainAgePredictor, scans, atol: float) -> None:
     _require(np.allclose(single, values, rtol=0, atol=atol), "predict",
              f"a scan's prediction depends on the batch it is in (largest difference "
              f"{np.max(np.abs(single - values)):.3g} y > atol {atol})")
+
+
+def _check_age_distribution(predictor: BrainAgePredictor, scans, atol: float) -> None:
+    """``age_distribution`` is optional: ``None`` (not supported), or an :class:`AgeDistribution`
+    that keeps the index, has increasing bin centres, rows of probabilities ≥ 0 summing to 1 (within
+    1e-6) and gives ``predict``'s brain ages and SDs as its mean and SD (within ``atol``)."""
+    index = pd.Index([f"subject-{i}" for i in range(min(3, len(scans)))])
+    chosen = pd.Series(list(scans[:len(index)]), index=index)
+    distribution = predictor.age_distribution(chosen)
+    if distribution is None:
+        return
+    rule = "age_distribution"
+    _require(isinstance(distribution, AgeDistribution), rule,
+             f"age_distribution() must return an AgeDistribution or None, not {type(distribution).__name__}")
+    _require(distribution.index.equals(index), rule, "age_distribution() must keep the index of a Series of scans")
+    centers, p = distribution.bin_centers, distribution.probabilities
+    _require(len(centers) >= 2 and np.all(np.diff(centers) > 0), rule, "the bin centres must increase")
+    _require(np.all(np.isfinite(p)) and np.all(p >= 0), rule, "the probabilities must be finite and ≥ 0")
+    _require(np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-6), rule, "each scan's probabilities must sum to 1")
+    mean = p @ centers
+    sd = np.sqrt(np.clip(p @ centers ** 2 - mean ** 2, 0, None))
+    _require(np.allclose(distribution.brain_age, mean, rtol=0, atol=atol)
+             and np.allclose(distribution.brain_age_sd, sd, rtol=0, atol=max(atol, 1e-6)), rule,
+             "brain_age / brain_age_sd must be the mean and SD of each scan's distribution")
+    predicted = predictor.predict(chosen)[list(PREDICTION_COLUMNS)].to_numpy(dtype=float)
+    given = np.column_stack([distribution.brain_age, distribution.brain_age_sd])
+    _require(np.allclose(given, predicted, rtol=0, atol=atol), rule,
+             f"the distribution's mean and SD differ from predict()'s brain age and SD (largest difference "
+             f"{np.max(np.abs(given - predicted)):.3g} y > atol {atol})")
 
 
 def _check_fingerprint(predictor: BrainAgePredictor, scans, atol: float) -> None:

@@ -17,7 +17,10 @@ A predictor is sklearn-shaped (see ``docs/predictors.md``):
   predictor expects, finite values); ``predict_cohort`` calls it once, before the batch;
 - ``save(path)`` and one loader for every predictor, the classmethod
   ``load(path, **overrides)``: it reads the file (the subclass's ``_load``), applies
-  ``overrides`` with ``set_params`` and runs ``check()``.
+  ``overrides`` with ``set_params`` and runs ``check()``;
+- optionally ``age_distribution(scans)``: the predicted distribution over age bins per scan
+  (an :class:`AgeDistribution`) for predictors whose output is one (SFCN); the base returns
+  ``None``, meaning "not supported" (the report then shows brain age ± SD only).
 
 :func:`bagkit.predictors.check_predictor` checks all of this on a predictor.
 """
@@ -27,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,44 @@ from bagkit.io.hashing import file_hash
 
 ENTRY_POINT_GROUP = "bagkit.predictors"
 PREDICTION_COLUMNS = ("brain_age", "brain_age_sd")
+
+
+@dataclass(frozen=True, eq=False)
+class AgeDistribution:
+    """A predictor's distribution over age bins, per scan (what SFCN outputs before its mean).
+
+    ``bin_centers`` (years, increasing, shape ``(n_bins,)``); ``probabilities`` (shape
+    ``(n_scans, n_bins)``, each row ≥ 0 and summing to 1); ``brain_age`` and ``brain_age_sd``
+    (shape ``(n_scans,)``): the mean and SD of each row's distribution — the same numbers
+    ``predict`` returns for those scans; ``index``: the input's index, as ``predict`` keeps it.
+    """
+
+    bin_centers: np.ndarray
+    probabilities: np.ndarray
+    brain_age: np.ndarray
+    brain_age_sd: np.ndarray
+    index: pd.Index
+
+    def __post_init__(self):
+        centers = np.asarray(self.bin_centers, dtype=float)
+        probabilities = np.asarray(self.probabilities, dtype=float)
+        if probabilities.ndim != 2 or centers.ndim != 1 or probabilities.shape[1] != centers.size:
+            raise PredictorError(f"an age distribution needs probabilities of shape (n_scans, {centers.size}) for "
+                                 f"{centers.size} bin centres; got {probabilities.shape}.")
+        if len(self.brain_age) != len(probabilities) or len(self.brain_age_sd) != len(probabilities) \
+                or len(self.index) != len(probabilities):
+            raise PredictorError("an age distribution needs one brain_age, brain_age_sd and index label per scan.")
+        for name, value in (("bin_centers", centers), ("probabilities", probabilities)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "brain_age", np.asarray(self.brain_age, dtype=float))
+        object.__setattr__(self, "brain_age_sd", np.asarray(self.brain_age_sd, dtype=float))
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+    def frame(self) -> pd.DataFrame:
+        """The probabilities as a DataFrame: one row per scan (the input's index), one column per bin centre."""
+        return pd.DataFrame(self.probabilities, index=self.index, columns=pd.Index(self.bin_centers, name="age"))
 
 
 class BrainAgePredictor:
@@ -199,6 +241,16 @@ class BrainAgePredictor:
              "brain_age_sd": np.asarray(brain_age_sd, dtype=float)},
             index=index,
         )
+
+    def age_distribution(self, scans) -> AgeDistribution | None:
+        """The predicted distribution over age bins per scan, or ``None`` when this predictor has
+        none (the base: e.g. GP regression, whose output is a mean and a predictive SD only).
+
+        A predictor whose output *is* a distribution over age bins (SFCN) overrides it: ``scans``
+        as for :meth:`predict`; the :class:`AgeDistribution`'s ``brain_age`` / ``brain_age_sd``
+        equal what :meth:`predict` returns for the same scans. The report's Figure 1 D–G draws it.
+        """
+        return None
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> Path:

@@ -25,7 +25,7 @@ def predict_from_raw(frame: pd.DataFrame, predictor, store, base_dir=".", cache_
 
     Each raw scan is preprocessed into ``store`` (one folder per input SHA-256; a rerun reads it
     back); scans that QC flagged are left out unless ``keep_flagged``. Returns the predictions
-    with the columns of :data:`QC_COLUMNS` added; a scan the preprocessing left out has its reason
+    with the columns of :data:`QC_COLUMNS` and ``preprocessed_scan`` (the file predicted) added; a scan the preprocessing left out has its reason
     in ``prediction_error``."""
     from bagkit.imaging.pipeline import preprocess_cohort
 
@@ -39,6 +39,8 @@ def predict_from_raw(frame: pd.DataFrame, predictor, store, base_dir=".", cache_
     reasons = done.status["preprocess_error"]
     left_out = reasons.notna() & done.scans.isna()
     predicted.loc[left_out, "prediction_error"] = "preprocessing: " + reasons[left_out].astype(str)
+    # the file each prediction read: the report's example inputs (Figure 1 D-G) show that one, not the raw scan
+    predicted["preprocessed_scan"] = done.scans.astype(object).where(done.scans.notna(), "")
     for column in QC_COLUMNS:
         values = done.status[column]
         numeric = column.endswith("_ml") or column.startswith("qc_template")

@@ -129,34 +129,46 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
         say("report: tables")
         doc = document(results)
         store = FigureStore()
-        spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
-        (staging / "tables").mkdir()
-        for table in tables_of(doc):
-            with open(staging / "tables" / f"{table.name}.csv", "w", newline="", encoding="utf-8") as handle:
-                csv.writer(handle).writerows([[spreadsheet_safe(v) for v in row] for row in csv_rows(table)])
-        shutil.copyfile(staging / "tables" / "table1.csv", staging / "table1.csv")
-        say("report: figures")
-        (staging / "figures").mkdir()
-        for block in figures_of(doc):
-            (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))
-        if "pdf" in formats:
-            say("report: PDF")
-            build_pdf(results, staging / "report.pdf", doc=doc, store=store)
-        if "docx" in formats:
-            from bagkit.report.word import build_docx
-
-            say("report: Word")
-            build_docx(doc, staging / "report.docx", store)
-        if "html" in formats:
-            from bagkit.report.html import build_html
-
-            say("report: HTML")
-            build_html(doc, staging / "report.html", store)
+        try:
+            _write_all(results, doc, store, staging, formats, say)
+        finally:
+            store.close()
     figures = tuple(sorted((out / "figures").glob("*.png")))
     tables = tuple(sorted((out / "tables").glob("*.csv")))
     return Written(out, out / "report.pdf" if "pdf" in formats else None, out / "results.csv",
                    out / "table1.csv", figures, out / "report.docx" if "docx" in formats else None,
                    out / "report.html" if "html" in formats else None, tables)
+
+
+def _write_all(results, doc: Document, store, staging: Path, formats, say) -> None:
+    (staging / "figures").mkdir()
+    blocks = figures_of(doc)
+    # PNGs on the second core while this one writes the tables and report.pdf (vector figures)
+    background = "pdf" in formats and store.pngs_in_background(blocks, staging / "figures")
+    spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
+    (staging / "tables").mkdir()
+    for table in tables_of(doc):
+        with open(staging / "tables" / f"{table.name}.csv", "w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([[spreadsheet_safe(v) for v in row] for row in csv_rows(table)])
+    shutil.copyfile(staging / "tables" / "table1.csv", staging / "table1.csv")
+    if "pdf" in formats:
+        say("report: PDF")
+        build_pdf(results, staging / "report.pdf", doc=doc, store=store)
+    say("report: figures")
+    for block in blocks:
+        png = store.png(block)  # waits for the background child, if any
+        if not background:
+            (staging / "figures" / f"{block.name}.png").write_bytes(png)
+    if "docx" in formats:
+        from bagkit.report.word import build_docx
+
+        say("report: Word")
+        build_docx(doc, staging / "report.docx", store)
+    if "html" in formats:
+        from bagkit.report.html import build_html
+
+        say("report: HTML")
+        build_html(doc, staging / "report.html", store)
 
 
 def _version() -> str:

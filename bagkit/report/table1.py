@@ -69,6 +69,39 @@ def age_adjusted(adjusted, corrected: bool) -> list:
                       "correction, as Le et al. (2018) recommend for BAG group comparisons."])]
 
 
+def example_subjects(results) -> list:
+    """Figure 1 D–G: the example subjects' input slices beside their predicted age distributions."""
+    examples = results.example_subjects
+    if examples is None or not examples.subjects:
+        return []
+    from bagkit.plots.cohort import group_colors
+    from bagkit.plots.examples import example_subjects_figure, panel_letters
+
+    letters = panel_letters(len(examples.subjects))
+    span = letters[0] if len(letters) == 1 else f"{letters[0]}–{letters[-1]}"
+    if examples.has_distribution:
+        output = (f"Right: the predicted probability of each {examples.subjects[0].bin_width:g}-year "
+                  f"age bin ({examples.predictor}'s output; the brain age is its mean and the SD its standard "
+                  f"deviation)")
+    else:
+        output = (f"Right: {examples.predictor} gives no distribution over age bins, so the curve is the Gaussian "
+                  f"N(brain age, SD²) of its predictive SD, drawn for orientation only")
+    chosen = ("chosen subjects" if all(s.chosen_as == "chosen" for s in examples.subjects) else
+              "per group, the subjects with the smallest and the largest brain age gap (BAG as predicted, before "
+              "any age-bias correction)")
+    panels = "; ".join(
+        f"({letter}) {s.group} {s.subject_id}, {s.chosen_as}: brain age {s.brain_age:.1f} ± {s.brain_age_sd:.1f} "
+        f"years at age {s.age:.1f}, BAG {s.bag:+.1f} years"
+        + (f" ({s.bag_corrected:+.1f} bias-corrected)" if s.bag_corrected is not None else "")
+        for letter, s in zip(letters, examples.subjects))
+    caption = (f"Figure 1 {span}. Sample inputs and prediction results: {chosen}. Left: mid sagittal, coronal "
+               f"and axial slices of the input as the predictor read it (after preprocessing; the subject's left on "
+               f"the left). {output}. Solid line: brain age; dashed lines: ± SD of the prediction; dotted line: "
+               f"chronological age. {panels}.")
+    colors = group_colors(results.cohort)
+    return [Together(Figure("figure1_examples", caption, lambda: example_subjects_figure(examples, colors)))]
+
+
 def blocks(results) -> list:
     cohort = results.cohort
     out = [group_table(results.table1, "table1", CAPTION, [FOOTNOTE])]
@@ -78,6 +111,7 @@ def blocks(results) -> list:
 
         centers = results.center_means
         out.append(Together(Figure("figure1", FIGURE1, lambda: figure1(cohort, centers))))
+    out += example_subjects(results)
     return out
 
 

@@ -21,7 +21,9 @@ from itertools import combinations
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
+
+from bagkit.stats.tukey import ptukey, qtukey
 
 __all__ = ["Comparison", "anova_tukey", "student_t", "welch_t", "rank_sum", "kruskal", "chi_square",
            "mean_ci", "pairs_for", "p_adjust", "standardized_difference", "P_ADJUST_METHODS"]
@@ -69,7 +71,7 @@ def mean_ci(x, level: float = 0.95) -> tuple[float, float]:
     """t-based confidence interval of a mean, as ``t.test(x)$conf.int``."""
     x = np.asarray(x, dtype=float)
     n = len(x)
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
+    half = scipy.stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / np.sqrt(n)
     return float(x.mean() - half), float(x.mean() + half)
 
 
@@ -81,26 +83,26 @@ def anova_tukey(samples: Sequence[np.ndarray], names: Sequence[str],
     """
     samples = [np.asarray(s, dtype=float) for s in samples]
     n, k = sum(len(s) for s in samples), len(samples)
-    anova = stats.f_oneway(*samples)
+    anova = scipy.stats.f_oneway(*samples)
     out = [Comparison("overall", "one-way ANOVA", "F", float(anova.statistic), float(anova.pvalue),
                       df=float(k - 1))]
-    tukey = stats.tukey_hsd(*samples)
-    ci = tukey.confidence_interval(0.95)
     mse = sum(((s - s.mean()) ** 2).sum() for s in samples) / (n - k)
+    critical = qtukey(0.95, k, n - k)  # as TukeyHSD: one family-wise 95% quantile for every pair
     index = {name: i for i, name in enumerate(names)}
     for a, b in pairs:
         i, j = index[a], index[b]
-        diff = float(tukey.statistic[i, j])
-        q = abs(diff) / np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
-        out.append(Comparison(f"{a} vs {b}", "Tukey HSD", "q", float(q), float(tukey.pvalue[i, j]),
-                              df=float(n - k), diff=diff, ci_low=float(ci.low[i, j]),
-                              ci_high=float(ci.high[i, j])))
+        diff = float(samples[i].mean() - samples[j].mean())
+        se = np.sqrt(mse / 2 * (1 / len(samples[i]) + 1 / len(samples[j])))
+        q = abs(diff) / se
+        out.append(Comparison(f"{a} vs {b}", "Tukey HSD", "q", float(q),
+                              float(ptukey(q, k, n - k, lower_tail=False)), df=float(n - k), diff=diff,
+                              ci_low=diff - critical * se, ci_high=diff + critical * se))
     return out
 
 
 def _t(a, b, equal_var: bool, method: str, contrast: str) -> Comparison:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    result = stats.ttest_ind(a, b, equal_var=equal_var)
+    result = scipy.stats.ttest_ind(a, b, equal_var=equal_var)
     ci = result.confidence_interval(0.95)
     return Comparison(contrast, method, "t", float(result.statistic), float(result.pvalue),
                       df=float(result.df), diff=float(a.mean() - b.mean()),
@@ -121,13 +123,13 @@ def rank_sum(a, b, contrast: str) -> Comparison:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     ties = len(np.unique(np.concatenate([a, b]))) < len(a) + len(b)
     exact = len(a) < 50 and len(b) < 50 and not ties
-    result = stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
+    result = scipy.stats.mannwhitneyu(a, b, alternative="two-sided", use_continuity=True,
                                 method="exact" if exact else "asymptotic")
     return Comparison(contrast, "Wilcoxon rank-sum test", "W", float(result.statistic), float(result.pvalue))
 
 
 def kruskal(samples: Sequence[np.ndarray]) -> Comparison:
-    result = stats.kruskal(*[np.asarray(s, dtype=float) for s in samples])
+    result = scipy.stats.kruskal(*[np.asarray(s, dtype=float) for s in samples])
     return Comparison("overall", "Kruskal-Wallis test", "chi2", float(result.statistic), float(result.pvalue),
                       df=float(len(samples) - 1))
 
@@ -138,7 +140,7 @@ def chi_square(table: np.ndarray, contrast: str = "overall") -> Comparison:
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     if table.shape[0] < 2 or table.shape[1] < 2:
         return Comparison(contrast, "Pearson's chi-square test", "chi2", np.nan, np.nan, df=np.nan)
-    chi2, p, dof, _ = stats.chi2_contingency(table, correction=True)
+    chi2, p, dof, _ = scipy.stats.chi2_contingency(table, correction=True)
     return Comparison(contrast, "Pearson's chi-square test", "chi2", float(chi2), float(p), df=float(dof))
 
 

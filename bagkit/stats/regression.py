@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
@@ -100,7 +100,7 @@ class LinearModel:
 def multiple_regression(data: pd.DataFrame, response: str, predictors: Sequence[str],
                         subset: str = "all") -> LinearModel:
     """``lm(response ~ predictors)`` on complete cases of ``data``."""
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: 0.25 s less to import
 
     predictors = tuple(predictors)
     missing = [c for c in (response, *predictors) if c not in data]
@@ -116,8 +116,8 @@ def multiple_regression(data: pd.DataFrame, response: str, predictors: Sequence[
     if constant:
         raise AnalysisError(f"{subset}: {', '.join(constant)} is constant ({frame[constant[0]].iloc[0]:g}); "
                             f"{response} ~ {' + '.join(predictors)} cannot be fitted")
-    X = sm.add_constant(frame[list(predictors)].to_numpy(float), has_constant="add")
-    fit = sm.OLS(frame[response].to_numpy(float), X).fit()
+    X = np.column_stack([np.ones(n), frame[list(predictors)].to_numpy(float)])
+    fit = OLS(frame[response].to_numpy(float), X).fit()
     ci = fit.conf_int(0.05)
     names = ("(Intercept)", *predictors)
     coefficients = tuple(Coefficient(name, float(fit.params[i]), float(fit.bse[i]), float(fit.tvalues[i]),
@@ -125,7 +125,7 @@ def multiple_regression(data: pd.DataFrame, response: str, predictors: Sequence[
                          for i, name in enumerate(names))
     r = r_p = float("nan")
     if len(predictors) == 1:
-        test = stats.pearsonr(frame[predictors[0]], frame[response])
+        test = scipy.stats.pearsonr(frame[predictors[0]], frame[response])
         r, r_p = float(test.statistic), float(test.pvalue)
     return LinearModel(subset, response, predictors, coefficients, n, float(fit.rsquared), float(fit.rsquared_adj),
                        float(fit.fvalue), float(fit.f_pvalue), r, r_p)
@@ -255,4 +255,4 @@ def center_anova(data: pd.DataFrame, subset: str, term: str = "bag", adjust_for_
                             f"({len(frame)} subjects)")
     f = ((rss_base - rss_full) / df_center) / (rss_full / df_residual)
     return CenterAnova(subset, term, float(f), float(df_center), float(df_residual),
-                       float(stats.f.sf(f, df_center, df_residual)), len(frame), len(counts), means)
+                       float(scipy.stats.f.sf(f, df_center, df_residual)), len(frame), len(counts), means)

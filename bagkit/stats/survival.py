@@ -1,14 +1,15 @@
 """Time to EDSS worsening: Kaplan–Meier strata, the log-rank test and Cox models, as R's survival computes them.
 
-The estimates come from lifelines; what R adds on top (its default confidence band, its
-median rule, its Schoenfeld test) is computed here the way R does it. The R equivalents,
-which the tests compare against (survival 3.x):
+Everything is computed here, in numpy, the way R's survival does it (the product-limit table,
+Efron's partial likelihood maximised by Newton–Raphson with step halving from 0 on centred
+covariates, its default confidence band, its median rule, its Schoenfeld test; lifelines was
+used before and took ~60 ms per Cox fit, mostly pandas). The R equivalents, which the tests
+compare against (survival 3.x):
 
 =================================  =====================================================================
 ``kaplan_meier``                   ``survfit(Surv(time, event) ~ 1)``: product-limit estimate, Greenwood
                                    standard error of −log S, R's **default** ``conf.type = "log"`` band
-                                   (``S·exp(±1.96·se)``, upper limit capped at 1; lifelines' own default
-                                   is log-log, so we do not use it)
+                                   (``S·exp(±1.96·se)``, upper limit capped at 1)
 ``KaplanMeierCurve.median`` & CI   ``quantile(fit, 0.5)`` / ``print(fit)``: the first time the curve (the
                                    lower / upper band for the CI limits) reaches 0.5, the midpoint of a flat
                                    stretch lying exactly at 0.5 (R's ``findq``); NaN when never reached.
@@ -19,7 +20,9 @@ which the tests compare against (survival 3.x):
 ``equalize_times``                 ``aeqSurv``: times equal up to floating-point error are merged before
                                    KM, log-rank and Cox (R's ``timefix = TRUE``)
 ``cox_model``                      ``coxph(Surv(time, event) ~ x1 + ..., ties = "efron")``: HR =
-                                   exp(coef), Wald CI ``exp(coef ± 1.96 se)`` and p, as ``summary()``
+                                   exp(coef), Wald CI ``exp(coef ± 1.96 se)`` and p, as ``summary()``;
+                                   a coefficient coxph calls possibly infinite ("Loglik converged
+                                   before variable j") is flagged by coxph's own rule
 ``schoenfeld_test``                ``cox.zph(fit)`` (survival ≥ 3.0: a score test of the added
                                    covariates x·g(t), g = the KM transform, per term and global)
 =================================  =====================================================================
@@ -30,13 +33,12 @@ normalized brain volume is scaled ×100, so its hazard ratio is per 1 % of intra
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
@@ -52,7 +54,7 @@ COX_LABELS = {"age_at_diagnosis": "Age at diagnosis, yr", "sex": "Sex=Male",
               "nbv": "Normalized brain volume (%)", "bag": "Brain age gap, yr"}
 MIN_EVENTS = 2  # fewer events than this and no Cox model / KM comparison is fitted
 EVENTS_PER_VARIABLE = 10  # below this a warning note is attached to the model
-Z95 = stats.norm.ppf(0.975)
+Z95 = 1.959963984540054  # qnorm(0.975), as R prints it with digits = 16
 TIME_TOLERANCE = float(np.sqrt(np.finfo(float).eps))  # aeqSurv's default
 
 
@@ -140,19 +142,14 @@ def _findq(x: np.ndarray, y: np.ndarray, p: float, tol: float = np.sqrt(np.finfo
 
 def kaplan_meier(time, event, label: str = "all") -> KaplanMeierCurve:
     """The Kaplan–Meier curve of ``time`` / 0-1 ``event`` with R's default (log) band and median."""
-    from lifelines import KaplanMeierFitter
-
     time, event = _survival_data(time, event)
     if len(time) == 0:
         raise AnalysisError(f"no subjects with follow-up in '{label}'")
-    fitter = KaplanMeierFitter().fit(time, event)
-    table = fitter.event_table
-    table = table[table.index > 0] if (table.index == 0).any() and table.loc[0, "removed"] == 0 else table
-    t = table.index.to_numpy(dtype=float)
-    n_risk = table["at_risk"].to_numpy(dtype=float)
-    n_event = table["observed"].to_numpy(dtype=float)
-    n_censor = table["censored"].to_numpy(dtype=float)
-    surv = fitter.survival_function_.reindex(t).iloc[:, 0].to_numpy(dtype=float)
+    t, inverse = np.unique(time, return_inverse=True)  # survfit's rows: every distinct time
+    n_event = np.bincount(inverse, weights=event, minlength=len(t)).astype(float)
+    n_censor = np.bincount(inverse, minlength=len(t)) - n_event
+    n_risk = len(time) - np.r_[0, np.cumsum(n_event + n_censor)[:-1]]
+    surv = np.cumprod(1 - n_event / n_risk)
     with np.errstate(divide="ignore", invalid="ignore"):
         increments = np.where(n_event > 0, n_event / (n_risk * (n_risk - n_event)), 0.0)
         std_err = np.sqrt(np.cumsum(increments))
@@ -246,7 +243,7 @@ def logrank(time, event, strata) -> tuple[float, int, float]:
     difference = (observed - expected)[used][1:]
     v = variance[np.ix_(used, used)][1:, 1:]
     chisq = float(difference @ np.linalg.solve(v, difference))
-    return chisq, df, float(stats.chi2.sf(chisq, df))
+    return chisq, df, float(scipy.stats.chi2.sf(chisq, df))
 
 
 @dataclass(frozen=True, eq=False)
@@ -432,41 +429,23 @@ def schoenfeld_test(time, event, X: np.ndarray, beta: np.ndarray, transform: str
     else:
         raise AnalysisError(f"unknown cox.zph transform {transform!r}")
     gtime = ttimes - ttimes[event == 1].mean()
-    weights = np.exp(X @ beta - (X @ beta).max())
-    u = np.zeros(nvar)
+    xe, mean, covariance, _, event_times, _ = _efron_rows(time, event, X, beta)
+    g = gtime[event == 1][np.argsort(time[event == 1], kind="stable")]  # each failure's g(t), in time order
+    u = (g[:, None] * (xe - mean)).sum(axis=0)
     information = np.zeros((2 * nvar, 2 * nvar))
-    for t in np.unique(time[event == 1]):
-        risk = time >= t
-        dead = risk & (time == t) & (event == 1)
-        d = int(dead.sum())
-        g = gtime[dead][0]
-        w, x = weights[risk], X[risk]
-        s0, s1, s2 = w.sum(), w @ x, (x * w[:, None]).T @ x
-        wd, xd = weights[dead], X[dead]
-        e0, e1, e2 = wd.sum(), wd @ xd, (xd * wd[:, None]).T @ xd
-        score = xd.sum(axis=0)
-        v = np.zeros((nvar, nvar))
-        for ell in range(d):
-            f = ell / d
-            denominator = s0 - f * e0
-            mean = (s1 - f * e1) / denominator
-            score = score - mean
-            v += (s2 - f * e2) / denominator - np.outer(mean, mean)
-        u += g * score
-        information[:nvar, :nvar] += v
-        information[:nvar, nvar:] += g * v
-        information[nvar:, :nvar] += g * v
-        information[nvar:, nvar:] += g * g * v
+    information[:nvar, :nvar] = covariance.sum(axis=0)
+    information[:nvar, nvar:] = information[nvar:, :nvar] = (g[:, None, None] * covariance).sum(axis=0)
+    information[nvar:, nvar:] = (g[:, None, None] ** 2 * covariance).sum(axis=0)
     per_chisq, per_p = [], []
     for j in range(nvar):
         kk = list(range(nvar)) + [nvar + j]
         vector = np.r_[np.zeros(nvar), u[j]]
         chisq = float(vector @ np.linalg.solve(information[np.ix_(kk, kk)], vector))
         per_chisq.append(chisq)
-        per_p.append(float(stats.chi2.sf(chisq, 1)))
+        per_p.append(float(scipy.stats.chi2.sf(chisq, 1)))
     vector = np.r_[np.zeros(nvar), u]
     global_chisq = float(vector @ np.linalg.solve(information, vector))
-    return (np.array(per_chisq), np.array(per_p), global_chisq, nvar, float(stats.chi2.sf(global_chisq, nvar)))
+    return (np.array(per_chisq), np.array(per_p), global_chisq, nvar, float(scipy.stats.chi2.sf(global_chisq, nvar)))
 
 
 def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str = "multivariable",
@@ -477,9 +456,6 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
     with fewer than ``min_events`` events, raises :class:`AnalysisError`). Non-convergence is
     reported in ``converged`` and ``notes``, never hidden.
     """
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-
     labels = {**COX_LABELS, **(labels or {})}
     frame = design.copy()
     frame["__time"] = np.asarray(time, float)
@@ -508,33 +484,21 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
     if epv < EVENTS_PER_VARIABLE:
         notes.append(f"only {epv:.1f} events per variable ({events} events, {len(covariates)} covariate(s)); "
                      f"below {EVENTS_PER_VARIABLE}, estimates may be biased and unstable")
-    fitter = CoxPHFitter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fitter.fit(frame[covariates + ["__time", "__event"]], duration_col="__time", event_col="__event",
-                       fit_options={"precision": 1e-15, "r_precision": 1e-15, "max_steps": 500})
-        except ConvergenceError as error:
-            raise AnalysisError(f"{name} did not converge: {str(error).splitlines()[0]}") from None
-    for warning in caught:
-        if issubclass(warning.category, ConvergenceWarning):
-            notes.append(f"lifelines: {str(warning.message).splitlines()[0]}")
-    summary = fitter.summary
-    beta = fitter.params_.to_numpy()
-    se = summary["se(coef)"].to_numpy()
-    # Convergence is read from the fit itself, not from warning text: at the maximum of the partial
-    # likelihood the score (the sum of the Schoenfeld residuals) is zero, so the Newton decrement
-    # U' I^-1 U / 2 left at the estimate must be negligible (R's coxph stops at a relative change
-    # in log-likelihood of 1e-9; a decrement below 1e-6 is well inside that).
-    converged = _newton_decrement(fitter, frame[covariates + ["__time", "__event"]]) < 1e-6
+    X = frame[covariates].to_numpy(float)
+    fit = efron_fit(frame["__time"].to_numpy(), frame["__event"].to_numpy(), X)
+    beta, se = fit.beta, fit.se
+    # Convergence is read from the fit itself: at the maximum of the partial likelihood the score
+    # (the sum of the Schoenfeld residuals) is zero, so the Newton decrement U' I^-1 U / 2 left at
+    # the estimate must be negligible (R's coxph stops at a relative change in log-likelihood of
+    # 1e-9; a decrement below 1e-6 is well inside that).
+    converged = fit.decrement < 1e-6
     if not converged:
         notes.append("the Cox fit did not reach the maximum of the partial likelihood (score not zero at the "
                      "estimate); its estimates are not reliable")
-    if (np.abs(beta) > 15).any() or not np.isfinite(se).all():
+    if fit.infinite.any() or (np.abs(beta) > 15).any() or not np.isfinite(se).all():
         converged = False
         notes.append("a coefficient is very large or its standard error infinite (monotone likelihood: "
                      "the covariate separates events from non-events); the hazard ratio is not estimable")
-    X = frame[covariates].to_numpy(float)
     try:
         zph_chisq, zph_p, g_chisq, g_df, g_p = schoenfeld_test(frame["__time"], frame["__event"], X, beta)
     except np.linalg.LinAlgError:
@@ -544,25 +508,115 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
     terms = []
     for j, column in enumerate(covariates):
         b, s = float(beta[j]), float(se[j])
-        terms.append(CoxTerm(column, labels.get(column, column), b, s, float(np.exp(b)), float(np.exp(b - Z95 * s)),
-                             float(np.exp(b + Z95 * s)), b / s, float(2 * stats.norm.sf(abs(b / s))),
-                             float(zph_chisq[j]), float(zph_p[j])))
+        with np.errstate(over="ignore"):  # a possibly-infinite coefficient: its HR limits are inf
+            terms.append(CoxTerm(column, labels.get(column, column), b, s, float(np.exp(b)), float(np.exp(b - Z95 * s)),
+                                 float(np.exp(b + Z95 * s)), b / s, float(2 * scipy.stats.norm.sf(abs(b / s))),
+                                 float(zph_chisq[j]), float(zph_p[j])))
         if zph_p[j] < 0.05:
             notes.append(f"proportional hazards may not hold for {labels.get(column, column)} "
                          f"(cox.zph p = {zph_p[j]:.3f})")
-    return CoxModel(subset, kind, tuple(terms), n, events, float(fitter.log_likelihood_), converged, g_chisq,
+    return CoxModel(subset, kind, tuple(terms), n, events, fit.loglik, converged, g_chisq,
                     g_df, g_p, tuple(notes))
 
 
-def _newton_decrement(fitter, frame: pd.DataFrame) -> float:
-    """U' V U / 2 at the fitted coefficients: U the score (sum of Schoenfeld residuals), V the
-    fitted variance matrix. Zero at the maximum; inf when it cannot be computed."""
+@dataclass(frozen=True)
+class EfronFit:
+    """The maximum partial-likelihood fit (Efron ties) of :func:`efron_fit`."""
+
+    beta: np.ndarray
+    se: np.ndarray
+    loglik: float
+    decrement: float  # U' I^-1 U / 2 left at beta: 0 at the maximum
+    iterations: int
+    infinite: np.ndarray  # coxph's "Loglik converged before variable j; coefficient may be infinite"
+
+
+def _efron_rows(time, event, X: np.ndarray, beta: np.ndarray):
+    """Efron's terms per event (one row per failure, in time order): its covariates, the weighted
+    mean of the risk set left after the l/d share of the tied failures, the weighted covariance
+    of that set, log of its weight sum, and the event's time; plus sum of eta over events."""
+    order = np.argsort(time, kind="stable")
+    t, d, x = np.asarray(time, float)[order], np.asarray(event, float)[order] == 1, np.asarray(X, float)[order]
+    eta = x @ beta
+    w = np.exp(eta - eta.max())
+    p = x.shape[1]
+    # risk-set sums: everyone with time >= t (reverse cumulative sums, read at each time's first row)
+    r0 = np.cumsum(w[::-1])[::-1]
+    r1 = np.cumsum((w[:, None] * x)[::-1], axis=0)[::-1]
+    times = np.unique(t[d])
+    first = np.searchsorted(t, times, side="left")
+    group = np.searchsorted(times, t[d])  # each event's event time
+    n_tied = np.bincount(group, minlength=len(times))
+    we, xe = w[d], x[d]
+    e0 = np.bincount(group, weights=we, minlength=len(times))
+    e1 = np.stack([np.bincount(group, weights=we * xe[:, j], minlength=len(times)) for j in range(p)], axis=1)
+    r2 = np.empty((len(times), p, p))
+    e2 = np.empty((len(times), p, p))
+    for j in range(p):  # second moments column by column: no n x p x p array for big cohorts
+        for k in range(j, p):
+            r2[:, j, k] = r2[:, k, j] = np.cumsum((w * x[:, j] * x[:, k])[::-1])[::-1][first]
+            e2[:, j, k] = e2[:, k, j] = np.bincount(group, weights=we * xe[:, j] * xe[:, k], minlength=len(times))
+    # one row per event: Efron's l/d share of the tied events leaves the risk set
+    rank = np.arange(len(group)) - np.repeat(np.cumsum(n_tied) - n_tied, n_tied)
+    f = rank / n_tied[group]
+    s0 = r0[first][group] - f * e0[group]
+    s1 = r1[first][group] - f[:, None] * e1[group]
+    s2 = r2[group] - f[:, None, None] * e2[group]
+    mean = s1 / s0[:, None]
+    covariance = s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :]
+    log_s0 = np.log(s0) + eta.max()
+    return xe, mean, covariance, log_s0, t[d], float(eta[d].sum())
+
+
+def efron_partial_likelihood(time, event, X: np.ndarray, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Log partial likelihood with Efron's ties, its score U and information I at ``beta``
+    (``coxph(ties = "efron")``'s objective), vectorised over the event times."""
+    xe, mean, covariance, log_s0, _, eta_events = _efron_rows(time, event, X, beta)
+    return eta_events - float(log_s0.sum()), (xe - mean).sum(axis=0), covariance.sum(axis=0)
+
+
+def efron_fit(time, event, X: np.ndarray, max_steps: int = 100) -> EfronFit:
+    """Newton–Raphson with step halving from beta = 0 (as ``coxph``), on covariates centred as
+    ``coxph`` centres them; iterates until the Newton decrement is below 1e-20 or the
+    log-likelihood stops changing (relative 1e-14). A singular information leaves the standard
+    errors infinite."""
+    X = np.asarray(X, float)
+    centred = X - X.mean(axis=0)
+    beta = np.zeros(X.shape[1])
+    loglik, score, information = efron_partial_likelihood(time, event, centred, beta)
+    decrement = np.inf
+    steps = 0
+    for steps in range(1, max_steps + 1):
+        try:
+            step = np.linalg.solve(information, score)
+        except np.linalg.LinAlgError:
+            break
+        decrement = float(score @ step) / 2
+        if not np.isfinite(decrement) or decrement < 1e-20:
+            break
+        for _ in range(30):  # step halving while the likelihood would fall
+            candidate = beta + step
+            new = efron_partial_likelihood(time, event, centred, candidate)
+            if np.isfinite(new[0]) and new[0] >= loglik - 1e-12 * abs(loglik):
+                break
+            step = step / 2
+        else:
+            break
+        change = new[0] - loglik
+        beta, (loglik, score, information) = candidate, new
+        if abs(change) <= 1e-14 * max(1.0, abs(loglik)):
+            break
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            score = fitter.compute_residuals(frame, kind="schoenfeld").sum(axis=0).to_numpy(dtype=float)
-        variance = fitter.variance_matrix_.to_numpy(dtype=float)
-        value = float(score @ variance @ score) / 2
-    except (ValueError, np.linalg.LinAlgError):
-        return float("inf")
-    return value if np.isfinite(value) else float("inf")
+        variance = np.linalg.inv(information)
+        decrement = float(score @ variance @ score) / 2
+        se = np.sqrt(np.diag(variance))
+        # coxph's test: the Newton step still left is not negligible beside the coefficient (on a
+        # monotone likelihood each step moves beta by about the same amount while the score vanishes)
+        left = np.abs(variance @ score)
+        infinite = (left > 1e-9) & (left > np.sqrt(1e-9) * np.abs(beta))
+    except np.linalg.LinAlgError:
+        se = np.full(len(beta), np.inf)
+        decrement = float("inf")
+        infinite = np.ones(len(beta), bool)
+    se = np.where(np.isfinite(se) & (np.diag(information) > 0), se, np.inf)
+    return EfronFit(beta, se, loglik, decrement if np.isfinite(decrement) else float("inf"), steps, infinite)

@@ -134,6 +134,11 @@ def test_report_preprocess_fills_volumes_and_shows_qc(preprocessed, phantom_mode
     assert float(dice.iloc[0]) >= 0.95
     text = "".join(page.extract_text() for page in pypdf.PdfReader(tmp_path / "report" / "report.pdf").pages)
     assert "Preprocessing QC" in text and "estimated from the preprocessing" in text
+    # Figure 1 D-G from the preprocessed scans the predictor read (d failed): HC's smallest and largest, MS's only
+    examples = results[results["analysis"] == "example_subjects"].drop_duplicates("term")
+    assert examples[["subset", "contrast"]].values.tolist() == [["HC", "smallest BAG"], ["HC", "largest BAG"],
+                                                                ["MS", "only subject"]]
+    assert "Figure 1 D–F. Sample inputs" in text and "Gaussian N(brain age, SD²)" in text
     assert sorted(p.name for p in store.iterdir()) == sorted(
         json.loads(output_paths(out, s)["sidecar"].read_text())["input_sha256"][:16] for s in ("sub-01_ses-a", "sub-02"))
 

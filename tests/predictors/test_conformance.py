@@ -45,8 +45,8 @@ def test_every_registered_predictor_conforms(name, phantoms, tmp_path):
     pytest.importorskip("torch" if name == "sfcn" else "sklearn")
     scans, ages = phantoms
     done = check_predictor(FACTORIES[name], scans=scans, ages=ages, tmp_dir=tmp_path)
-    assert done == ["params", "fit_refuses_bad_input", "fit", "check", "predict", "fingerprint",
-                    "predict_cohort", "load"]
+    assert done == ["params", "fit_refuses_bad_input", "fit", "check", "predict", "age_distribution",
+                    "fingerprint", "predict_cohort", "load"]
 
 
 class Good(BrainAgePredictor):
@@ -121,9 +121,25 @@ class OldLoad(Good):
         return predictor
 
 
+class ShiftedDistribution(Good):
+    """Offers age bins whose mean is not its brain age (a Gaussian centred 1 y off)."""
+
+    def age_distribution(self, scans):
+        from bagkit.predictors import AgeDistribution, scan_index
+
+        predicted = self.predict(scans)
+        centers = np.arange(0.5, 120.0)
+        p = np.exp(-0.5 * ((centers[None] - predicted["brain_age"].to_numpy()[:, None] - 1.0) / 3.0) ** 2)
+        p /= p.sum(axis=1, keepdims=True)
+        mean = p @ centers
+        sd = np.sqrt(p @ centers ** 2 - mean ** 2)
+        return AgeDistribution(centers, p, mean, sd, scan_index(scans))
+
+
 @pytest.mark.parametrize("cls, rule", [
     (NoFitChecks, "fit_refuses_bad_input"),
     (BatchDependent, "predict"),
+    (ShiftedDistribution, "age_distribution"),
     (Undeclared, "fingerprint"),
     (OldLoad, "load"),
 ])

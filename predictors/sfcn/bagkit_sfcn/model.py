@@ -100,13 +100,23 @@ def kl_loss(log_probabilities: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return F.kl_div(log_probabilities, target, reduction="sum") / log_probabilities.shape[0]
 
 
-def distribution_moments(log_probabilities: torch.Tensor, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and SD of the predicted age distribution."""
+def bin_probabilities(log_probabilities: torch.Tensor) -> np.ndarray:
+    """The network's log-probabilities as float64 probabilities, each row renormalised to sum to 1."""
     probabilities = log_probabilities.detach().float().exp().cpu().numpy().astype(np.float64)
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def probability_moments(probabilities: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of each row's distribution over the bin ``centers``."""
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1, len(centers))
     mean = probabilities @ centers
     variance = probabilities @ (centers ** 2) - mean ** 2
     return mean, np.sqrt(np.clip(variance, 0.0, None))
+
+
+def distribution_moments(log_probabilities: torch.Tensor, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of the predicted age distribution."""
+    return probability_moments(bin_probabilities(log_probabilities), centers)
 
 
 # --------------------------------------------------------------------------- weights

@@ -14,18 +14,20 @@ import torch
 
 from bagkit.errors import PredictorError
 from bagkit.io.outputs import atomic_output
-from bagkit.predictors import BrainAgePredictor
+from bagkit.predictors import AgeDistribution, BrainAgePredictor
 from bagkit_sfcn.model import (
     PUBLISHED_CHANNELS,
     SFCN,
     SlabInference,
     bin_centers,
+    bin_probabilities,
     channels_last,
     check_state,
     distribution_moments,
     fold_batch_norm,
     kl_loss,
     load_state,
+    probability_moments,
     read_checkpoint,
     soft_labels,
 )
@@ -331,23 +333,42 @@ class SFCNBrainAge(BrainAgePredictor):
         self.bf16_probe_difference_ = float(np.max(np.abs(age32 - age16)))
         return torch.bfloat16 if self.bf16_probe_difference_ <= float(self.bf16_tolerance) else torch.float32
 
-    def predict_arrays(self, volumes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _probabilities(self, volumes: np.ndarray) -> np.ndarray:
+        """The network's age-bin probabilities (float64, rows summing to 1) for a stack of volumes,
+        in inference batches of ``predict_batch_size``; the precision is chosen on the first batch."""
         self._ensure_model()
         volumes = np.asarray(volumes, dtype=np.float32)
         if volumes.ndim == 3:
             volumes = volumes[None]
         device = self._device()
         batch = max(1, int(self.predict_batch_size))
-        means, sds = [], []
+        out = []
         with self._threads(), torch.inference_mode():
             if getattr(self, "dtype_", None) is None:
                 self.dtype_ = self._choose_dtype(volumes[:batch], device)
             for start in range(0, len(volumes), batch):
-                log_p = self._forward(volumes[start:start + batch], self.dtype_, device)
-                mean, sd = distribution_moments(log_p, self.bin_centers_)
-                means.append(mean)
-                sds.append(sd)
-        return np.concatenate(means), np.concatenate(sds)
+                out.append(bin_probabilities(self._forward(volumes[start:start + batch], self.dtype_, device)))
+        return np.concatenate(out) if out else np.zeros((0, len(self.bin_centers_)))
+
+    def predict_arrays(self, volumes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return probability_moments(self._probabilities(volumes), self.bin_centers_)
+
+    def age_distribution(self, scans) -> AgeDistribution:
+        """SFCN's output itself: the probability of each age bin per scan (paths, images or
+        preprocessed arrays, as :meth:`predict`), with its mean (the brain age) and SD — the numbers
+        :meth:`predict` gives, from the same computation. Scans are loaded ``predict_batch_size`` at a time."""
+        from bagkit.predictors import scan_index
+
+        index = scan_index(scans)
+        items = list(scans.values) if isinstance(scans, pd.Series) else list(scans)
+        self._ensure_model()
+        batch = max(1, int(self.predict_batch_size))
+        rows = [self._probabilities(np.stack([self.load_scan(item) for item in items[start:start + batch]]))
+                for start in range(0, len(items), batch)]
+        probabilities = np.concatenate(rows) if rows else np.zeros((0, len(self.bin_centers_)))
+        mean, sd = probability_moments(probabilities, self.bin_centers_)
+        return AgeDistribution(bin_centers=np.asarray(self.bin_centers_, dtype=float), probabilities=probabilities,
+                               brain_age=mean, brain_age_sd=sd, index=index)
 
     def predict(self, scans) -> pd.DataFrame:
         """Brain age and SD per scan (paths, images or preprocessed arrays), with a progress bar."""

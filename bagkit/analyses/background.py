@@ -1,0 +1,96 @@
+"""Run a function in a forked child process while this one goes on; collect its value later.
+
+``analyze`` uses it for the sections that call R (matching): R's start (~0.8 s with rpy2) and
+MatchIt run on the second core while Table 1, the outcomes and the regressions run here. The
+child's value comes back pickled through a temporary file, with the warnings it raised (to be
+raised again here, in order). Nothing is forked where fork is unavailable, one core is all
+there is, R already runs in this process, or ``BAGKIT_NO_FORK`` is set; then, and whenever the
+child fails for any reason of its own, the caller runs the function here as before.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import tempfile
+import warnings
+from typing import Any, Callable
+
+
+def can_fork() -> bool:
+    """Whether a second process can help: fork exists, more than one core, not switched off."""
+    if not hasattr(os, "fork") or os.environ.get("BAGKIT_NO_FORK"):
+        return False
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > 1
+
+
+class Child:
+    """A forked child computing ``function()``; :meth:`result` waits and returns
+    ``(value, warnings)`` or raises :class:`ChildFailed`."""
+
+    def __init__(self, function: Callable[[], Any]):
+        handle, self._path = tempfile.mkstemp(prefix="bagkit-child-", suffix=".pickle")
+        os.close(handle)
+        sys.stdout.flush(), sys.stderr.flush()
+        self._pid = os.fork()
+        if self._pid == 0:
+            _child_main(function, self._path)  # never returns
+
+    def result(self) -> tuple[Any, list[tuple[type, str]]]:
+        try:
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise ChildFailed(f"exit status {os.waitstatus_to_exitcode(status)}")
+            with open(self._path, "rb") as handle:
+                kind, value, caught = pickle.load(handle)
+        except (OSError, EOFError, pickle.UnpicklingError) as error:
+            raise ChildFailed(str(error)) from None
+        finally:
+            self.close()
+        if kind != "value":
+            raise ChildFailed(value)
+        return value, caught
+
+    def close(self) -> None:
+        """Stop the child if it still runs (an error or interrupt here) and remove its file."""
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+                os.waitpid(self._pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            self._pid = None
+        try:
+            os.unlink(self._path)
+        except FileNotFoundError:
+            pass
+
+
+class ChildFailed(Exception):
+    """The child gave no value (crashed, killed, raised something it could not send back)."""
+
+
+def _child_main(function: Callable[[], Any], path: str) -> None:
+    status = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # an interrupt ends the child; the parent cleans up
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                payload = ("value", function(), None)
+            except BaseException as error:  # noqa: BLE001 - reported to the parent, which reruns
+                payload = ("error", f"{type(error).__name__}: {error}", None)
+        payload = (payload[0], payload[1], [(w.category, str(w.message)) for w in caught])
+        try:
+            data = pickle.dumps(payload)
+        except Exception as error:  # noqa: BLE001
+            data = pickle.dumps(("error", f"cannot send the result back ({error})", []))
+        with open(path, "wb") as handle:
+            handle.write(data)
+        status = 0
+    finally:
+        os._exit(status)  # no exit handlers of the parent's (R's, pytest's) run here

@@ -1,0 +1,98 @@
+"""R sections in a forked child (bagkit.analyses.background): the same numbers, notes, warnings
+and provenance as in one process; a child that fails is replaced by running here.
+
+Each run is its own Python process: in this one R may have started already (other tests), and
+then analyze() rightly keeps R in one process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS, ROOT
+
+SCRIPT = """
+import json, sys, warnings
+import bagkit
+from bagkit import rbridge
+cohort = bagkit.read_cohort(sys.argv[1], visits=sys.argv[2])
+mode = sys.argv[4]
+if mode == "crash":  # the child dies: analyze() must run matching here instead
+    import os
+    from bagkit.analyses import background
+    real = background.Child.__init__
+    def dying(self, function):
+        real(self, lambda: os._exit(3))
+    background.Child.__init__ = dying
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    results = bagkit.analyze(cohort)
+results.tidy().to_csv(sys.argv[3], index=False, float_format="%.17g")
+json.dump({"software": dict(results.provenance.software), "r_used": results.provenance.r_used,
+           "r_here": rbridge.started(), "skipped": [str(s) for s in results.skipped],
+           "warnings": sorted({str(w.message) for w in caught}),
+           "matched": None if results.matching is None else len(results.matching.tidy())},
+          open(sys.argv[3] + ".json", "w"))
+"""
+
+
+def _run(tmp_path, mode: str):
+    out = tmp_path / f"{mode}.csv"
+    cohort = tmp_path / "cohort.csv"
+    if not cohort.exists():  # three patients without nbv: left out of the matching, with a warning
+        frame = pd.read_csv(EXAMPLE_COHORT)
+        frame.loc[frame.index[frame["group"] != "HC"][:3], "nbv"] = None
+        frame.to_csv(cohort, index=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    if mode == "serial":
+        env["BAGKIT_NO_FORK"] = "1"
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(cohort), str(EXAMPLE_VISITS), str(out), mode],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return pd.read_csv(out), json.loads((tmp_path / f"{mode}.csv.json").read_text())
+
+
+def test_forked_r_sections_equal_one_process(tmp_path):
+    if len(os.sched_getaffinity(0)) < 2:
+        import pytest
+
+        pytest.skip("one core: nothing is forked")
+    serial, serial_info = _run(tmp_path, "serial")
+    forked, forked_info = _run(tmp_path, "forked")
+    crashed, crashed_info = _run(tmp_path, "crash")
+    pd.testing.assert_frame_equal(forked, serial)
+    pd.testing.assert_frame_equal(crashed, serial)
+    assert serial_info["matched"] and forked_info["matched"] == serial_info["matched"]
+    assert (serial_info["r_here"], forked_info["r_here"], crashed_info["r_here"]) == (True, False, True)
+    for info in (forked_info, crashed_info):
+        assert info["r_used"] and info["software"] == serial_info["software"]
+        assert info["skipped"] == serial_info["skipped"]
+        assert info["warnings"] == serial_info["warnings"]
+    assert serial_info["software"]["MatchIt"][0].isdigit()
+    assert any("left out of the matching" in w for w in serial_info["warnings"])
+
+
+def test_figures_encoded_in_a_child_equal_those_made_here(tmp_path):
+    """FigureStore.pngs_in_background: the child's PNG files are byte for byte what this process
+    makes, no partial file is left, and a failed child leaves the PNGs to be made here."""
+    import bagkit
+    from bagkit.analyses.background import can_fork
+    from bagkit.report import document
+    from bagkit.report.figures import FigureStore
+    from bagkit.report.tables import figures_of
+
+    results = bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
+    blocks = figures_of(document(results))
+    here = FigureStore()
+    expected = {block.name: here.png(block) for block in blocks}
+    forked = FigureStore()
+    assert forked.pngs_in_background(blocks, tmp_path) == can_fork()
+    assert {block.name: forked.png(block) for block in blocks} == expected
+    if can_fork():
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.png" for name in expected)
+        assert all((tmp_path / f"{name}.png").read_bytes() == png for name, png in expected.items())
+    failed = FigureStore()
+    if failed.pngs_in_background(blocks, tmp_path / "missing"):  # the child cannot write: it exits 1
+        assert {block.name: failed.png(block) for block in blocks} == expected
