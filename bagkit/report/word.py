@@ -126,13 +126,14 @@ class _Writer:
             _set_page(section, landscape)
             self.landscape = landscape
 
-    def text(self, text: str, style: str) -> None:
+    def text(self, text: str, style: str):
+        """Add a paragraph in ``style``; returns it."""
         if style == "title":
-            self.doc.add_heading(text, level=0)
+            return self.doc.add_heading(text, level=0)
         elif style == "part":
-            self.doc.add_heading(text, level=1)
+            return self.doc.add_heading(text, level=1)
         elif style == "heading":
-            self.doc.add_heading(text, level=2)
+            return self.doc.add_heading(text, level=2)
         else:
             paragraph = self.doc.add_paragraph()
             run = paragraph.add_run(text)
@@ -143,6 +144,7 @@ class _Writer:
                 run.font.size = Pt(7.5)
                 run.font.color.rgb = RGBColor(0x33, 0x33, 0x33)
                 paragraph.paragraph_format.space_after = Pt(1)
+            return paragraph
 
     def table(self, table: Table) -> None:
         layout = table_layout(table)
@@ -185,12 +187,13 @@ class _Writer:
                 c = last + 1
         if len(rows) <= KEEP_ROWS:
             _keep_together(word, bool(table.footnotes))
-        for i, note in enumerate(table.footnotes):
-            self.text(note, "note")
+        note = None
+        for i, text in enumerate(table.footnotes):
+            note = self.text(text, "note")
             if i < len(table.footnotes) - 1 and len(rows) <= KEEP_ROWS:
-                self.doc.paragraphs[-1].paragraph_format.keep_with_next = True
-        if table.footnotes:  # the gap below a table is its last note's space after, not an empty line
-            self.doc.paragraphs[-1].paragraph_format.space_after = Pt(9)
+                note.paragraph_format.keep_with_next = True
+        if note is not None:  # the gap below a table is its last note's space after, not an empty line
+            note.paragraph_format.space_after = Pt(9)
         else:
             self.doc.add_paragraph()
 
