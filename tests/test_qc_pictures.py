@@ -129,3 +129,22 @@ def test_the_montage_path_opens_no_file(module):
     source = inspect.getsource(importlib.import_module(module))
     for opener in ("imread", "Image.open", "is_file(", "open(", "read_picture"):
         assert opener not in source, f"{module} calls {opener}"
+
+
+def test_many_pictures_go_into_figures_of_eight(tmp_path):
+    """The montage is split into figures of at most PICTURES_PER_FIGURE pictures (a page each at
+    most), named uniquely, in montage order."""
+    from bagkit.report import qc as section
+    from bagkit.report.qc import PICTURES_PER_FIGURE
+
+    statuses = ["flagged"] * 13 + ["ok"] * 6
+    frame = _qc_frame(tmp_path, statuses)
+    frame.to_csv(tmp_path / "cohort.csv", index=False)
+    result = run_preprocessing_qc(bagkit.read_cohort(tmp_path / "cohort.csv", control="HC"))
+    assert len(result.montage) == 13 + PASSED_SAMPLE
+    results = type("R", (), {"preprocessing_qc": result})()
+    figures = [b for b in section.blocks(results) if getattr(b, "name", "").startswith("qc_montage")]
+    assert [f.name for f in figures] == ["qc_montage", "qc_montage_2", "qc_montage_3"]
+    assert figures[0].caption.startswith("QC pictures (1 of 3): every flagged scan")
+    drawn = [sum(bool(ax.images) for ax in f.draw().axes) for f in figures]
+    assert drawn == [PICTURES_PER_FIGURE, PICTURES_PER_FIGURE, 13 + PASSED_SAMPLE - 2 * PICTURES_PER_FIGURE]

@@ -38,10 +38,20 @@ def blocks(results) -> list:
         shown, total = result.flagged_shown, result.flagged_pictures
         flagged = ("every flagged scan" if shown >= total
                    else f"{shown} of the {total} flagged scans (every one is in the table above)")
-        out.append(Figure("qc_montage", f"QC pictures: {flagged} and a sample of passed ones (registered "
-                                        "T1; red: brain mask; cyan: template brain)",
-                          lambda: qc_montage(pictures)))
+        caption = (f"QC pictures: {flagged} and a sample of passed ones (registered T1; red: brain mask; "
+                   f"cyan: template brain)")
+        # a page's worth of pictures per figure: a montage of many would be drawn too small to read
+        chunks = [pictures[i:i + PICTURES_PER_FIGURE] for i in range(0, len(pictures), PICTURES_PER_FIGURE)]
+        for k, chunk in enumerate(chunks, start=1):
+            name = "qc_montage" if k == 1 else f"qc_montage_{k}"
+            part = f" ({k} of {len(chunks)})" if len(chunks) > 1 else ""
+            out.append(Figure(name, caption.replace("QC pictures:", f"QC pictures{part}:", 1),
+                              lambda chunk=chunk: qc_montage(chunk)))
     return out
+
+
+#: QC pictures in one figure (four rows of two): more go into further figures
+PICTURES_PER_FIGURE = 8
 
 
 def supplementary(results) -> list:
