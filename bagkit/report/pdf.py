@@ -108,7 +108,7 @@ def paragraph(text, style: str = "body") -> Paragraph:
 
 
 #: the smallest a figure is drawn, as a fraction of its size, to share a page
-FIGURE_FLOOR = 0.6
+FIGURE_FLOOR = 0.7  # the same as the shrink a figure takes by itself at a page foot (legibility)
 #: a page holding only figures and less than this fraction of the page is "a figure alone"
 LONE_PAGE_FRACTION = 0.5
 
