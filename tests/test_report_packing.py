@@ -32,14 +32,18 @@ def example():
         return bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
 
 
-def _results(name, tmp_path, example):
-    if name == "example":
-        return example
+@pytest.fixture(scope="module")
+def long_labels(tmp_path_factory):
     from test_report_formats import _long_label_cohort
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bagkit.analyze(_long_label_cohort(tmp_path))
+        return bagkit.analyze(_long_label_cohort(tmp_path_factory.mktemp("long")))
+
+
+@pytest.fixture
+def results_of(request, example):
+    return lambda name: example if name == "example" else request.getfixturevalue("long_labels")
 
 
 def _lowest_ink(pdf, tmp_path) -> list[float]:
@@ -59,8 +63,8 @@ def _lowest_ink(pdf, tmp_path) -> list[float]:
 
 
 @pytest.mark.parametrize("cohort_name", ["example", "long labels"])
-def test_no_page_holds_a_figure_alone(cohort_name, tmp_path, example):
-    results = _results(cohort_name, tmp_path, example)
+def test_no_page_holds_a_figure_alone(cohort_name, tmp_path, results_of):
+    results = results_of(cohort_name)
     doc = document(results)
     pages: list = []
     build_pdf(doc, tmp_path / "report.pdf", FigureStore(), pages)
@@ -186,11 +190,11 @@ def _text_defects(fig) -> list[tuple]:
 
 
 @pytest.mark.parametrize("cohort_name", ["example", "long labels"])
-def test_figure_texts_stay_inside_and_apart(cohort_name, tmp_path, example):
+def test_figure_texts_stay_inside_and_apart(cohort_name, results_of):
     """Every figure of the report: no title, label, legend entry or number drawn outside the figure
     or over another (long group names and labels wrap: the love plot's title and ticks, Figure 2's
     axis labels and Kaplan–Meier titles ran off the figure or into each other before)."""
-    doc = document(_results(cohort_name, tmp_path, example))
+    doc = document(results_of(cohort_name))
     figures = [b for b in doc.blocks() if isinstance(b, Figure)]
     assert len(figures) >= 6
     found = {b.name: _text_defects(b.draw()) for b in figures}
