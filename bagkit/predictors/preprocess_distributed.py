@@ -18,6 +18,7 @@ check and the failure wording are :mod:`bagkit.predictors.distributed`'s.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -133,11 +134,17 @@ def cohort_runner(*, scheduler: str | None = None, workers: int | None = None, r
             progress(f"preprocess: {len(jobs)} scan(s), {len(jobs) - len(todo)} in the store, "
                      f"{len(todo)} to run on Dask")
         if todo:
-            for _index, job in todo:  # the task checks the folder is there and writable
-                Path(job.folder).mkdir(parents=True, exist_ok=True)
+            made = [Path(job.folder) for _, job in todo if not Path(job.folder).exists()]
+            for folder in made:  # the task checks that its folder is there and writable
+                folder.mkdir(parents=True, exist_ok=True)
             store = os.path.commonpath([os.path.abspath(job.folder) for _, job in todo])
-            _run(distributed, todo, results, progress=progress, scheduler=scheduler, workers=workers,
-                 retries=retries, timeout=timeout, bar=bar, kept=f"are kept in {store}")
+            try:
+                _run(distributed, todo, results, progress=progress, scheduler=scheduler, workers=workers,
+                     retries=retries, timeout=timeout, bar=bar, kept=f"are kept in {store}")
+            finally:
+                for folder in made:  # those of scans that failed stay empty: not left in the store
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
         return results
 
     return run

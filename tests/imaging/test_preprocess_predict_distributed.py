@@ -107,6 +107,9 @@ def test_workers_equal_the_serial_run(runs):
     files = sorted(p.relative_to(folder / "store-serial") for p in (folder / "store-serial").rglob("*.nii.gz"))
     assert files == sorted(p.relative_to(folder / "store-dask") for p in (folder / "store-dask").rglob("*.nii.gz"))
     assert len(files) == 4
+    # the constant scan's folder, made for its task, is not left behind empty
+    assert sorted(p.name for p in (folder / "store-dask").iterdir()) == \
+        sorted(p.name for p in (folder / "store-serial").iterdir())
     for path in files:
         a = np.asarray(nib.load(str(folder / "store-dask" / path)).dataobj)
         b = np.asarray(nib.load(str(folder / "store-serial" / path)).dataobj)
