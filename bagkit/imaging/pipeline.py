@@ -782,7 +782,8 @@ def write_qc_table(path, results: Sequence[PreprocessedScan]) -> Path:
     return path
 
 
-__all__ = ["CohortPreprocessing", "preprocess_cohort", "PreprocessJob", "plan_cohort", "run_jobs_serially", "is_declared_preprocessed", "tissue_fraction",
+__all__ = ["CohortPreprocessing", "preprocess_cohort", "PreprocessJob", "plan_cohort", "run_jobs_serially",
+           "is_declared_preprocessed", "tissue_fraction",
            "PIPELINE_VERSION", "STRIP_FIRST", "REGISTER_FIRST", "PreprocessOptions", "PipelineResult",
            "PreprocessedScan", "check_raw_t1", "output_name", "output_paths", "n4_correct", "skull_strip",
            "register_affine", "run_pipeline", "preprocess_scan", "preprocess_scans", "preprocess_one", "cached_scan",

@@ -15,6 +15,12 @@ check and the failure wording are :mod:`bagkit.predictors.distributed`'s.
   on a filesystem shared with the workers, at the same paths. A worker that cannot read a scan
   or write into the folder stops the run with a :class:`~bagkit.errors.BagkitError` naming it
   (the scans done so far are in ``qc.csv``).
+
+:func:`cohort_runner` does the same for ``bagkit predict / report --preprocess --workers N /
+--scheduler ADDRESS``: it is :func:`~bagkit.imaging.pipeline.preprocess_cohort`'s runner, one task
+per distinct raw scan, each writing into its own folder of the content-addressed store (no
+``qc.csv``: the QC travels in the predictions), on the cluster the prediction then uses
+(:func:`bagkit.predictors.distributed.shared_cluster`).
 """
 from __future__ import annotations
 
