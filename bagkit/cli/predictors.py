@@ -120,10 +120,13 @@ def predictor_options(in_report: bool = False):
         click.option("--scheduler", metavar="ADDRESS",
                      help=needs("predict on an existing Dask cluster: its scheduler address (tcp://host:8786) or "
                                 "scheduler file. Workers need bagkit, the predictor and the scans at the same "
-                                "paths; results go to the cache here as they finish (see docs/distributed.md).")),
+                                "paths; results go to the cache here as they finish. With --preprocess the workers "
+                                "preprocess the raw scans too and WRITE them into --preprocess-dir, which must then "
+                                "be shared with them at the same path (see docs/distributed.md).")),
         click.option("--workers", type=click.IntRange(min=1), metavar="N",
-                     help=needs("predict on a Dask cluster of N worker processes on this machine (with "
-                                "--scheduler: wait for N workers to join). Needs `pip install 'bagkit[distributed]'`.")),
+                     help=needs("predict (and with --preprocess, preprocess) on a Dask cluster of N worker "
+                                "processes on this machine, one cluster for both (with --scheduler: wait for N "
+                                "workers to join). Needs `pip install 'bagkit[distributed]'`.")),
     ]
 
     def decorate(command):

@@ -630,49 +630,115 @@ def is_declared_preprocessed(path, declared=None) -> bool:
     return bool(PREPROCESSED_NAME.search(Path(str(path)).name))
 
 
-def preprocess_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: PreprocessOptions = PreprocessOptions(),
-                      keep_flagged: bool = False, progress: Callable[[str], None] | None = None) -> CohortPreprocessing:
-    """Preprocess every raw scan of a cohort table (``scan`` column, paths relative to
-    ``base_dir``) into ``out_dir`` (a content-addressed store: one folder per input SHA-256, so
-    a rerun reads everything back). Rows marked ``scan_preprocessed`` (or named as MNI-space
-    derivatives) pass through. A scan that fails, or is QC-flagged without ``keep_flagged``,
-    gets no scan to predict from and a note saying why."""
+@dataclass(frozen=True)
+class PreprocessJob:
+    """One scan to preprocess: where it is, what it hashes to, where its outputs go. What a
+    runner of :func:`preprocess_cohort` (serial, or a Dask task each) receives."""
+
+    source: Path
+    folder: Path               # its outputs' folder (in a cohort's store: ``store/digest[:16]``)
+    name: str                  # its outputs' stem (:func:`output_name`)
+    digest: str                # the input's SHA-256
+    force: bool = False        # replace outputs of another pipeline version there
+    options: PreprocessOptions = PreprocessOptions()
+    title: str = ""            # how progress lines name it (e.g. "subject: path")
+
+
+def run_jobs_serially(jobs: Sequence[PreprocessJob],
+                      progress: Callable[[str], None] | None = None) -> list[PreprocessedScan]:
+    """The default runner of :func:`preprocess_cohort`: each job in this process, in turn; a
+    scan that fails is its result's ``error`` (never raised)."""
+    results = []
+    for position, job in enumerate(jobs, start=1):
+        if progress:
+            progress(f"preprocess [{position}/{len(jobs)}] {job.title or job.source}")
+        results.append(preprocess_one(job.source, job.folder, job.options, force=job.force, name=job.name,
+                                      digest=job.digest))
+    return results
+
+
+def plan_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: PreprocessOptions = PreprocessOptions()):
+    """The plan of :func:`preprocess_cohort`: per row of ``frame`` either a scan that passes
+    through (a path), a refusal (a :class:`PreprocessedScan` with its error), or the index of a
+    :class:`PreprocessJob`; and the jobs, one per distinct (folder, name): rows that name the
+    same scan share its job. Hashes each raw scan; computes nothing else."""
     if "scan" not in frame.columns:
         raise BagkitError("the cohort table has no 'scan' column to preprocess.")
     if out_dir is None:
         raise BagkitError("preprocess_cohort needs out_dir, the folder that keeps the preprocessed scans.")
     base, store = Path(base_dir), Path(out_dir)
     declared = frame["scan_preprocessed"] if "scan_preprocessed" in frame.columns else pd.Series(None, frame.index)
-    scans = pd.Series(np.nan, index=frame.index, dtype=object)
-    status = pd.DataFrame(index=frame.index, columns=list(STATUS_COLUMNS), dtype=object)
-    results, notes = [], []
     ids = frame["subject_id"] if "subject_id" in frame.columns else pd.Series(frame.index, index=frame.index)
-    rows = list(frame["scan"].items())
-    for position, (label, value) in enumerate(rows, start=1):
-        who = ids[label]
+    plan: dict = {}
+    jobs: list[PreprocessJob] = []
+    where: dict[tuple[Path, str], int] = {}
+    for label, value in frame["scan"].items():
         if not isinstance(value, str) or not value.strip():
-            status.loc[label, ["preprocess_status", "preprocess_error"]] = ["error", "no scan given"]
+            plan[label] = None
             continue
         path = Path(value.strip())
         path = path if path.is_absolute() else base / path
         if is_declared_preprocessed(path, declared[label]):
-            scans[label] = str(path)
-            status.loc[label, "preprocess_status"] = "passed through"
+            plan[label] = str(path)
             continue
-        if progress:
-            progress(f"preprocess [{position}/{len(rows)}] {who}: {path}")
+        name = output_name(path)
         try:
-            digest = file_hash(path) if path.is_file() else ""
-            folder = store / digest[:16]
+            if not path.is_file():
+                raise ImageError(f"{path}: scan file not found.")
+            digest = file_hash(path)
+        except BagkitError as error:
+            plan[label] = PreprocessedScan(source=path, name=name, error=str(error))
+            continue
+        except OSError as error:  # unreadable: that scan's error, the batch goes on
+            plan[label] = PreprocessedScan(source=path, name=name, error=f"{path}: {type(error).__name__}: {error}")
+            continue
+        folder = store / digest[:16]
+        if (folder, name) not in where:
             # the store is bagkit's own: outputs of another pipeline version there (their sidecar
             # says bagkit made them) are replaced; anything else in it is still refused
-            sidecar = _read_sidecar(output_paths(folder, output_name(path))["sidecar"]) or {}
-            done = preprocess_scan(path, folder, options, digest=digest, force="pipeline" in sidecar)
-        except BagkitError as error:
-            done = PreprocessedScan(source=path, name=output_name(path), error=str(error))
-        except Exception as error:  # noqa: BLE001 - one scan never stops the batch
-            done = PreprocessedScan(source=path, name=output_name(path), error=f"{path}: {type(error).__name__}: "
-                                                                                  f"{error}")
+            sidecar = _read_sidecar(output_paths(folder, name)["sidecar"]) or {}
+            where[(folder, name)] = len(jobs)
+            jobs.append(PreprocessJob(source=path, folder=folder, name=name, digest=digest,
+                                      force="pipeline" in sidecar, options=options, title=f"{ids[label]}: {path}"))
+        plan[label] = where[(folder, name)]
+    return plan, jobs
+
+
+def preprocess_cohort(frame: pd.DataFrame, base_dir=".", out_dir=None, options: PreprocessOptions = PreprocessOptions(),
+                      keep_flagged: bool = False, progress: Callable[[str], None] | None = None, *,
+                      runner: Callable[[Sequence[PreprocessJob]], Sequence[PreprocessedScan]] | None = None
+                      ) -> CohortPreprocessing:
+    """Preprocess every raw scan of a cohort table (``scan`` column, paths relative to
+    ``base_dir``) into ``out_dir`` (a content-addressed store: one folder per input SHA-256, so
+    a rerun reads everything back). Rows marked ``scan_preprocessed`` (or named as MNI-space
+    derivatives) pass through. A scan that fails, or is QC-flagged without ``keep_flagged``,
+    gets no scan to predict from and a note saying why.
+
+    ``runner``: runs the jobs (:class:`PreprocessJob`, one per distinct scan) and returns their
+    :class:`PreprocessedScan` in order, a failure as its ``error``; default: in this process, one
+    after the other (:func:`run_jobs_serially`, with ``progress``). A Dask runner:
+    :func:`bagkit.predictors.preprocess_distributed.cohort_runner`."""
+    plan, jobs = plan_cohort(frame, base_dir, out_dir, options)
+    if runner is None:
+        done_jobs = run_jobs_serially(jobs, progress) if jobs else []
+    else:
+        done_jobs = list(runner(jobs)) if jobs else []
+    if len(done_jobs) != len(jobs):
+        raise BagkitError(f"the preprocessing runner returned {len(done_jobs)} result(s) for {len(jobs)} scan(s).")
+    ids = frame["subject_id"] if "subject_id" in frame.columns else pd.Series(frame.index, index=frame.index)
+    scans = pd.Series(np.nan, index=frame.index, dtype=object)
+    status = pd.DataFrame(index=frame.index, columns=list(STATUS_COLUMNS), dtype=object)
+    results, notes = [], []
+    for label, step in plan.items():
+        who = ids[label]
+        if step is None:
+            status.loc[label, ["preprocess_status", "preprocess_error"]] = ["error", "no scan given"]
+            continue
+        if isinstance(step, str):
+            scans[label] = step
+            status.loc[label, "preprocess_status"] = "passed through"
+            continue
+        done = step if isinstance(step, PreprocessedScan) else done_jobs[step]
         results.append(done)
         if done.error:
             status.loc[label, ["preprocess_status", "preprocess_error"]] = ["error", done.error]
@@ -716,7 +782,8 @@ def write_qc_table(path, results: Sequence[PreprocessedScan]) -> Path:
     return path
 
 
-__all__ = ["CohortPreprocessing", "preprocess_cohort", "is_declared_preprocessed", "tissue_fraction",
+__all__ = ["CohortPreprocessing", "preprocess_cohort", "PreprocessJob", "plan_cohort", "run_jobs_serially",
+           "is_declared_preprocessed", "tissue_fraction",
            "PIPELINE_VERSION", "STRIP_FIRST", "REGISTER_FIRST", "PreprocessOptions", "PipelineResult",
            "PreprocessedScan", "check_raw_t1", "output_name", "output_paths", "n4_correct", "skull_strip",
            "register_affine", "run_pipeline", "preprocess_scan", "preprocess_scans", "preprocess_one", "cached_scan",

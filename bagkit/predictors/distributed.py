@@ -33,6 +33,7 @@ How a run goes::
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import itertools
@@ -185,9 +186,56 @@ def _serialize(predictor) -> bytes:
         ) from error
 
 
+class _SharedCluster:
+    """The cluster of a :func:`shared_cluster` block: opened by the first stage that needs one."""
+
+    def __init__(self, scheduler, workers, timeout):
+        self.key, self.timeout = (scheduler, workers), timeout
+        self.session, self.stack = None, contextlib.ExitStack()
+
+    def open(self, distributed):
+        if self.session is None:
+            self.session = self.stack.enter_context(_open(distributed, *self.key, self.timeout))
+        return self.session
+
+
+_SHARED: contextvars.ContextVar[_SharedCluster | None] = contextvars.ContextVar("bagkit_shared_cluster",
+                                                                                 default=None)
+
+
+@contextlib.contextmanager
+def shared_cluster(scheduler: str | None = None, workers: int | None = None, timeout: float | None = None):
+    """Inside this block the Dask stages of one run with the same ``scheduler`` and ``workers``
+    (``bagkit predict --preprocess --workers N``: preprocessing, then prediction) use one cluster
+    and one client: a local cluster starts once (seconds), not once per stage. It starts when the
+    first stage needs it (a run whose scans are all cached starts none) and goes when the block
+    ends. Without ``scheduler`` and ``workers`` it does nothing."""
+    if scheduler is None and workers is None:
+        yield
+        return
+    shared = _SharedCluster(scheduler, workers, timeout)
+    token = _SHARED.set(shared)
+    try:
+        with shared.stack:
+            yield
+    finally:
+        _SHARED.reset(token)
+
+
 @contextlib.contextmanager
 def _connect(distributed, scheduler, workers, timeout):
-    """Yield (client, scheduler address, cluster description); the cluster goes when the block ends."""
+    """Yield (client, scheduler address, cluster description); the cluster goes when the block
+    ends, unless it is the one of an enclosing :func:`shared_cluster` block (then it goes with that)."""
+    shared = _SHARED.get()
+    if shared is not None and shared.key == (scheduler, workers):
+        yield shared.open(distributed)
+        return
+    with _open(distributed, scheduler, workers, timeout) as session:
+        yield session
+
+
+@contextlib.contextmanager
+def _open(distributed, scheduler, workers, timeout):
     quiet = logging.ERROR
     if scheduler is None:
         n = int(workers)
@@ -582,4 +630,4 @@ def _predict_scans(items: list[tuple[Any, str]], payload: bytes, token: str,
     return rows
 
 
-__all__ = ["PredictionRun", "WorkerSetupError", "predict_cohort_distributed", "usable_cores"]
+__all__ = ["PredictionRun", "WorkerSetupError", "predict_cohort_distributed", "shared_cluster", "usable_cores"]

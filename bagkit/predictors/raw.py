@@ -24,18 +24,34 @@ def predict_from_raw(frame: pd.DataFrame, predictor, store, base_dir=".", cache_
     """``predict_cohort`` on the preprocessed versions of the ``scan`` column's raw T1s.
 
     Each raw scan is preprocessed into ``store`` (one folder per input SHA-256; a rerun reads it
-    back); scans that QC flagged are left out unless ``keep_flagged``. Returns the predictions
+    back); scans that QC flagged are left out unless ``keep_flagged``. With ``scheduler`` or
+    ``workers`` both stages run on Dask, on one cluster: one task per scan to preprocess (the
+    workers write into ``store``: with ``scheduler`` it must be on a filesystem they share), then
+    the prediction (:mod:`bagkit.predictors.distributed`). Returns the predictions
     with the columns of :data:`QC_COLUMNS` and ``preprocessed_scan`` (the file predicted) added; a scan the preprocessing left out has its reason
     in ``prediction_error``."""
     from bagkit.imaging.pipeline import preprocess_cohort
 
     say = say or (lambda message: None)
-    say(f"preprocessing raw scans into {store}")
-    done = preprocess_cohort(frame, base_dir=base_dir, out_dir=Path(store), keep_flagged=keep_flagged, progress=say)
-    prepared = frame.copy()
-    prepared["scan"] = done.scans
-    predicted = predict_cohort(prepared, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress,
-                               scheduler=scheduler, workers=workers)
+    say(f"preprocessing raw scans into {store}" + (" on Dask" if scheduler is not None or workers is not None else ""))
+    if scheduler is None and workers is None:
+        done = preprocess_cohort(frame, base_dir=base_dir, out_dir=Path(store), keep_flagged=keep_flagged,
+                                 progress=say)
+        prepared = frame.copy()
+        prepared["scan"] = done.scans
+        predicted = predict_cohort(prepared, predictor, base_dir=base_dir, cache_dir=cache_dir, progress=progress)
+    else:  # one Dask cluster for both stages (started only if a stage has work for it); Dask imported only here
+        from bagkit.predictors.distributed import shared_cluster
+        from bagkit.predictors.preprocess_distributed import cohort_runner
+
+        runner = cohort_runner(scheduler=scheduler, workers=workers, bar=progress, progress=say)
+        with shared_cluster(scheduler, workers):
+            done = preprocess_cohort(frame, base_dir=base_dir, out_dir=Path(store), keep_flagged=keep_flagged,
+                                     progress=say, runner=runner)
+            prepared = frame.copy()
+            prepared["scan"] = done.scans
+            predicted = predict_cohort(prepared, predictor, base_dir=base_dir, cache_dir=cache_dir,
+                                       progress=progress, scheduler=scheduler, workers=workers)
     reasons = done.status["preprocess_error"]
     left_out = reasons.notna() & done.scans.isna()
     predicted.loc[left_out, "prediction_error"] = "preprocessing: " + reasons[left_out].astype(str)

@@ -2,9 +2,9 @@
 declared preprocessed pass through, a bad scan is left out with the reason, and brain age from the
 raw path agrees with brain age from the clean image.
 
-The predictor is a GP regression trained here on age-varying phantoms (``bagkit._testing.phantoms``:
-ventricles widen and cortex thins with age) cut from the MNI152 template's 1 mm grid, so it reads
-the same region of a preprocessed scan. The synthetic head's brain *is* the template, so the clean
+The predictor (``phantom_model``, conftest.py) is a GP regression trained on age-varying phantoms
+(``bagkit._testing.phantoms``: ventricles widen and cortex thins with age) cut from the MNI152
+template's 1 mm grid, so it reads the same region of a preprocessed scan. The synthetic head's brain *is* the template, so the clean
 image is the template itself: the two brain ages must differ by < 1 y (the issue's tolerance).
 """
 from __future__ import annotations
@@ -25,38 +25,6 @@ pytest.importorskip("sklearn")
 from bagkit.cli import cli  # noqa: E402
 from bagkit.imaging.itk import mni_template  # noqa: E402
 from bagkit.imaging.pipeline import output_paths  # noqa: E402
-
-CROP = (64, 80, 64)   # the predictor's input: the centre of the template grid (ventricles, deep GM)
-
-
-@pytest.fixture(scope="module")
-def phantom_model(tmp_path_factory):
-    """A GP brain-age model trained on 80 cropped phantoms, ages 20–80."""
-    import dataclasses
-
-    from bagkit._testing.phantoms import make_phantom, phantom_template
-    from bagkit.imaging import crop_or_pad
-    from bagkit_gpr import GaussianProcessBrainAge
-
-    full = phantom_template(None)
-    fields = {f.name: getattr(full, f.name) for f in dataclasses.fields(full)}
-    cropped = dataclasses.replace(full, **{name: crop_or_pad(value, CROP) for name, value in fields.items()
-                                           if isinstance(value, np.ndarray) and value.ndim == 3})
-    rng = np.random.default_rng(5)
-    ages = rng.uniform(20, 80, 80)
-    volumes = np.stack([make_phantom(a, rng, shape=CROP, template=cropped, max_shift_voxels=0.5) for a in ages])
-    volumes = np.stack([v / v[v != 0].mean() for v in volumes]).astype(np.float32)
-    # 4×4×4 block means (16×20×16 features): the model reads anatomy at 4 mm, not the sharpness of edges,
-    # which differs between a scan interpolated twice and the template (with 2×2×2 blocks the coarser
-    # head read +0.95 y older than the clean template; with 4×4×4, +0.35 y)
-    model = GaussianProcessBrainAge(n_components=30, downsample=4, input_shape=CROP, n_restarts_optimizer=0)
-    model.fit(volumes, ages)
-    # the model must read age at all, or agreeing within 1 y would mean nothing
-    held_out = [make_phantom(age, np.random.default_rng(9), shape=CROP, template=cropped) for age in (30, 70)]
-    (young, old), _ = model.predict_arrays(np.stack([v / v[v != 0].mean() for v in held_out]).astype(np.float32))
-    assert old - young > 25, (young, old)
-    path = tmp_path_factory.mktemp("model") / "gpr.npz"
-    return model.save(path)
 
 
 def test_predict_preprocess_raw_passthrough_and_bad(preprocessed, phantom_model, tmp_path):

@@ -503,3 +503,46 @@ def test_report_refuses_workers_without_a_predictor(small_cohort_csv, tmp_path):
     code, _, stderr = _bagkit("report", small_cohort_csv, "--workers", "2", "-o", tmp_path / "out")
     assert code == 2 and "--workers and --preprocess need --predictor NAME" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_shared_cluster_opens_one_cluster_for_the_stages_of_a_run(monkeypatch):
+    """Inside shared_cluster the stages with its scheduler/workers get one session, opened by the
+    first that connects and closed when the block ends; none opened when no stage connects;
+    other settings, or no block, get their own (closed with their stage)."""
+    import contextlib
+
+    from bagkit.predictors import distributed as engine
+
+    events = []
+
+    @contextlib.contextmanager
+    def fake_open(_distributed, scheduler, workers, _timeout):
+        events.append(("open", scheduler, workers))
+        try:
+            yield f"session {len(events)}"
+        finally:
+            events.append(("close", scheduler, workers))
+
+    monkeypatch.setattr(engine, "_open", fake_open)
+    with engine.shared_cluster(None, 2):
+        with engine._connect(None, None, 2, None) as first:
+            pass
+        with engine._connect(None, None, 2, None) as second:
+            pass
+        assert first == second and events == [("open", None, 2)]   # not closed between the stages
+        with engine._connect(None, "tcp://elsewhere:8786", None, None):
+            pass
+    assert events == [("open", None, 2), ("open", "tcp://elsewhere:8786", None),
+                      ("close", "tcp://elsewhere:8786", None), ("close", None, 2)]
+    events.clear()
+    with engine.shared_cluster(None, 2):
+        pass
+    assert events == []  # nothing to run: no cluster
+    with engine._connect(None, None, 2, None):
+        pass
+    assert events == [("open", None, 2), ("close", None, 2)]  # outside a block: closed with its stage
+    events.clear()
+    with pytest.raises(RuntimeError, match="a stage failed"), engine.shared_cluster(None, 2):
+        with engine._connect(None, None, 2, None):
+            raise RuntimeError("a stage failed")
+    assert events == [("open", None, 2), ("close", None, 2)]  # closed on the way out
