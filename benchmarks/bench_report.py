@@ -9,13 +9,14 @@ for each (on a shared machine the CPU time is the steadier figure). Reference in
 R computing the same Table 1 statistics (r/reference/table1_reference.R: aov + TukeyHSD, t.test,
 chisq.test, wilcox.test, quantile) on the same CSV, and `Rscript -e 0` (R's start alone).
 
-    .venv/bin/python benchmarks/bench_report.py [--subjects 100000] [--skip-large]
+    .venv/bin/python benchmarks/bench_report.py [--subjects 100000] [--skip-large] [--repeat 5]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ def timed(label: str, function):
     return value, wall
 
 
-def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str) -> dict[str, float]:
+def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str, repeat: int = 1) -> dict[str, float]:
     import bagkit
     from bagkit import rbridge
     from bagkit.report import document
@@ -68,13 +69,20 @@ def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str) -> d
                            lambda: subprocess.run([sys.executable, "-c", "import bagkit.cli"], check=True))
     cli = [*bagkit_cli, "report", str(cohort_csv), "-o", str(work / f"cli-{name}"), "--force", "-q"] + \
         (["--visits", str(visits_csv)] if visits_csv else [])
-    _, t["cli"] = timed("`bagkit report` CLI, pdf+docx+html, fresh", lambda: subprocess.run(cli, check=True,
-                                                                                           capture_output=True))
     one_process = {**os.environ, "BAGKIT_NO_FORK": "1"}
-    _, t["cli_serial"] = timed("  the same in one process (BAGKIT_NO_FORK=1)",
-                               lambda: subprocess.run(cli, check=True, capture_output=True, env=one_process))
-    _, t["cli_pdf"] = timed("  the same, PDF only (--formats pdf)",
-                            lambda: subprocess.run(cli + ["--formats", "pdf"], check=True, capture_output=True))
+    variants = [("cli", "`bagkit report` CLI, pdf+docx+html, fresh", cli, None),
+                ("cli_serial", "  the same in one process (BAGKIT_NO_FORK=1)", cli, one_process),
+                ("cli_pdf", "  the same, PDF only (--formats pdf)", cli + ["--formats", "pdf"], None)]
+    runs: dict[str, list[float]] = {key: [] for key, *_ in variants}
+    for _ in range(repeat):  # interleaved: a machine whose speed drifts affects each variant alike
+        for key, _label, command, env in variants:
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            runs[key].append(time.perf_counter() - started)
+    for key, label, *_ in variants:
+        t[key] = statistics.median(runs[key])
+        spread = f" (median of {repeat}: {min(runs[key]):.2f}-{max(runs[key]):.2f})" if repeat > 1 else ""
+        print(f"  {label:<46s} {t[key]:8.2f} s wall{spread}", flush=True)
     reference = ROOT / "r" / "reference" / "table1_reference.R"
     t["r"] = float("nan")
     if shutil.which("Rscript") and reference.is_file():
@@ -92,10 +100,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subjects", type=int, default=100_000)
     parser.add_argument("--skip-large", action="store_true", help="only the example cohort")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="runs of each CLI variant on the example cohort (median printed; 1 for the large one)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        bench(ROOT / "examples" / "cohort.csv", ROOT / "examples" / "visits.csv", work, "example-668")
+        bench(ROOT / "examples" / "cohort.csv", ROOT / "examples" / "visits.csv", work, "example-668",
+              repeat=args.repeat)
         if args.skip_large:
             return
         from make_example_cohort import make_cohort
