@@ -26,6 +26,14 @@ def can_fork() -> bool:
     return cores > 1
 
 
+def fork() -> int:
+    """``os.fork()`` without Python 3.12's DeprecationWarning about a multi-threaded process (the
+    threads are BLAS's, which register fork handlers; the child only computes and exits)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
 class Child:
     """A forked child computing ``function()``; :meth:`result` waits and returns
     ``(value, warnings)`` or raises :class:`ChildFailed`."""
@@ -34,7 +42,7 @@ class Child:
         handle, self._path = tempfile.mkstemp(prefix="bagkit-child-", suffix=".pickle")
         os.close(handle)
         sys.stdout.flush(), sys.stderr.flush()
-        self._pid = os.fork()
+        self._pid = fork()
         if self._pid == 0:
             _child_main(function, self._path)  # never returns
 

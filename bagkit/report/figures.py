@@ -18,7 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bagkit.analyses.background import can_fork
+from bagkit.analyses.background import can_fork, fork
 
 RASTERIZE_ABOVE = 2000  # points in one scatter; more go into the vector figure as a 300-dpi image
 PNG_DPI = 150
@@ -75,7 +75,7 @@ class FigureStore:
             return False
         folder = Path(folder)
         sys.stdout.flush(), sys.stderr.flush()
-        pid = os.fork()
+        pid = fork()
         if pid == 0:  # the child: PNGs only, then leave without running the parent's exit handlers (R's)
             status = 1
             try:
