@@ -1,9 +1,9 @@
 """Time `bagkit report` stage by stage on the example cohort and on a large synthetic cohort.
 
 Stages: imports (fresh process), R start, read, analyze, the report model (tables), figures
-(drawn once, encoded as PNG and vector PDF), each renderer (PDF, Word, HTML), then the whole CLI
-with all three formats in a fresh process (R's matching and the PNGs in forked children, as a
-user runs it), the same in one process (BAGKIT_NO_FORK=1) and with the PDF only. The in-process
+(drawn once as vector PDFs, PNGs rendered from them), each renderer (PDF, Word, HTML), then the whole CLI
+with all three formats in a fresh process (R's matching and half the figures in forked children,
+as a user runs it), the same in one process (BAGKIT_NO_FORK=1) and with the PDF only. The in-process
 stages run R in this process, so their analysis is serial. Wall time and this process's CPU time are printed
 for each (on a shared machine the CPU time is the steadier figure). Reference in the same run:
 R computing the same Table 1 statistics (r/reference/table1_reference.R: aov + TukeyHSD, t.test,
@@ -55,8 +55,8 @@ def bench(cohort_csv: Path, visits_csv: Path | None, work: Path, name: str, repe
     store = FigureStore()
     figures = figures_of(doc)
     _, t["draw"] = timed(f"figures drawn ({len(figures)})", lambda: [store.figure(f) for f in figures])
-    _, t["png"] = timed("figures encoded as PNG", lambda: [store.png(f) for f in figures])
     _, t["vector"] = timed("figures encoded as vector PDF", lambda: [store.pdf(f) for f in figures])
+    _, t["png"] = timed("figures' PNGs (the PDFs rendered by PDFium)", lambda: [store.png(f) for f in figures])
     out = work / f"out-{name}"
     out.mkdir(exist_ok=True)
     _, t["pdf"] = timed("report.pdf (reportlab + figures stamped)", lambda: build_pdf(doc, out / "r.pdf", store))

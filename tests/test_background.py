@@ -74,25 +74,34 @@ def test_forked_r_sections_equal_one_process(tmp_path):
     assert any("left out of the matching" in w for w in serial_info["warnings"])
 
 
-def test_figures_encoded_in_a_child_equal_those_made_here(tmp_path):
-    """FigureStore.pngs_in_background: the child's PNG files are byte for byte what this process
-    makes, no partial file is left, and a failed child leaves the PNGs to be made here."""
+def test_figures_encoded_in_a_child_equal_those_made_here():
+    """FigureStore.encode_in_background: the vector PDFs and PNGs the child makes are byte for byte
+    what this process makes, and a child that fails leaves them to be made here. The PNG is the
+    vector PDF rendered by PDFium at 150 dpi, the figure's size to a pixel."""
+    import io
+
+    from PIL import Image
+
     import bagkit
     from bagkit.analyses.background import can_fork
     from bagkit.report import document
-    from bagkit.report.figures import FigureStore
+    from bagkit.report.figures import PNG_DPI, FigureStore
     from bagkit.report.tables import figures_of
 
     results = bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
     blocks = figures_of(document(results))
     here = FigureStore()
-    expected = {block.name: here.png(block) for block in blocks}
+    expected = {block.name: (here.pdf(block), here.png(block)) for block in blocks}
+    for block in blocks:
+        width, height = here.size_inches(block)
+        size = Image.open(io.BytesIO(expected[block.name][1])).size  # PDFium rounds a fraction of a pixel up
+        assert abs(size[0] - width * PNG_DPI) <= 1 and abs(size[1] - height * PNG_DPI) <= 1, (block.name, size)
     forked = FigureStore()
-    assert forked.pngs_in_background(blocks, tmp_path) == can_fork()
-    assert {block.name: forked.png(block) for block in blocks} == expected
+    mine = forked.encode_in_background(blocks)
+    assert len(mine) == ((len(blocks) + 1) // 2 if can_fork() else len(blocks))
+    assert {block.name: (forked.pdf(block), forked.png(block)) for block in blocks} == expected
     if can_fork():
-        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.png" for name in expected)
-        assert all((tmp_path / f"{name}.png").read_bytes() == png for name, png in expected.items())
-    failed = FigureStore()
-    if failed.pngs_in_background(blocks, tmp_path / "missing"):  # the child cannot write: it exits 1
-        assert {block.name: failed.png(block) for block in blocks} == expected
+        failed = FigureStore()
+        failed.encode_in_background(blocks)
+        os.kill(failed._child[0], 9)  # the child dies: what it had to make is made here
+        assert {block.name: (failed.pdf(block), failed.png(block)) for block in blocks} == expected

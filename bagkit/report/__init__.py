@@ -143,8 +143,11 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
 def _write_all(results, doc: Document, store, staging: Path, formats, say) -> None:
     (staging / "figures").mkdir()
     blocks = figures_of(doc)
-    # PNGs on the second core while this one writes the tables and report.pdf (vector figures)
-    background = "pdf" in formats and store.pngs_in_background(blocks, staging / "figures")
+    # half the figures are encoded on the second core while this one encodes the other half
+    # (vector PDF, and the PNG rendered from it), writes the tables and lays out report.pdf
+    say("report: figures")
+    for block in store.encode_in_background(blocks):
+        store.pdf(block), store.png(block)
     spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
     (staging / "tables").mkdir()
     for table in tables_of(doc):
@@ -154,11 +157,8 @@ def _write_all(results, doc: Document, store, staging: Path, formats, say) -> No
     if "pdf" in formats:
         say("report: PDF")
         build_pdf(results, staging / "report.pdf", doc=doc, store=store)
-    say("report: figures")
     for block in blocks:
-        png = store.png(block)  # waits for the background child, if any
-        if not background:
-            (staging / "figures" / f"{block.name}.png").write_bytes(png)
+        (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))  # waits for the child
     if "docx" in formats:
         from bagkit.report.word import build_docx
 
