@@ -1,5 +1,6 @@
 """R sections in a forked child (bagkit.analyses.background): the same numbers, notes, warnings
-and provenance as in one process; a child that fails is replaced by running here.
+and provenance as in one process, also with Supplementary Table 4's matching in a process of its
+own (large cohorts); a child that fails is replaced by running here.
 
 Each run is its own Python process: in this one R may have started already (other tests), and
 then analyze() rightly keeps R in one process."""
@@ -19,6 +20,9 @@ import bagkit
 from bagkit import rbridge
 cohort = bagkit.read_cohort(sys.argv[1], visits=sys.argv[2])
 mode = sys.argv[4]
+if mode == "split":  # Supplementary Table 4's matching in a process of its own, beside the primary one
+    from bagkit.analyses import matching
+    matching.SECOND_PROCESS_AT = 1
 if mode == "crash":  # the child dies: analyze() must run matching here instead
     import os
     from bagkit.analyses import background
@@ -62,8 +66,12 @@ def test_forked_r_sections_equal_one_process(tmp_path):
     serial, serial_info = _run(tmp_path, "serial")
     forked, forked_info = _run(tmp_path, "forked")
     crashed, crashed_info = _run(tmp_path, "crash")
+    split, split_info = _run(tmp_path, "split")
     pd.testing.assert_frame_equal(forked, serial)
     pd.testing.assert_frame_equal(crashed, serial)
+    pd.testing.assert_frame_equal(split, serial)
+    assert split_info["warnings"] == serial_info["warnings"] and split_info["skipped"] == serial_info["skipped"]
+    assert split_info["software"] == serial_info["software"]
     assert serial_info["matched"] and forked_info["matched"] == serial_info["matched"]
     assert (serial_info["r_here"], forked_info["r_here"], crashed_info["r_here"]) == (True, False, True)
     for info in (forked_info, crashed_info):

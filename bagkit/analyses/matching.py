@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -113,6 +114,7 @@ def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
              f"--covariates {','.join(options.match_covariates)}" if options.match_covariates is not None else "",
              f"--exact {','.join(options.match_exact)}" if options.match_exact else ""]
     asked = [a for a in asked if a]
+    side = None
     try:
         groups = tuple(options.match_groups) if options.match_groups is not None else _default_groups(cohort)
         covariates = options.covariates_to_match
@@ -123,11 +125,32 @@ def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
         common = dict(groups=groups, ratio=options.match_ratio, caliper=options.match_caliper,
                       replace=options.match_replace, exact=tuple(options.match_exact),
                       m_order=options.match_order, seed=options.seed)
+        side = _sd_in_second_process(cohort, options, covariates, common, groups)  # before R starts here
         primary = match_groups(cohort, covariates=covariates, analysis="psm", **common)
     except BagkitError as error:
+        if side is not None:
+            side.close()
         if asked and not isinstance(error, RequestError):
             raise RequestError(f"the matching asked for ({' '.join(asked)}) cannot be made: {error}") from None
         raise
+    try:
+        primary_notes: list[str] = []
+        primary_table = _with_effects(table2(cohort, primary, welch=options.welch), primary_notes)
+        with_sd, notes = _sd_collected(side, cohort, options, covariates, common)
+    finally:
+        if side is not None:
+            side.close()
+    return MatchingAnalysis(primary_table, with_sd, tuple(notes + primary_notes))
+
+
+#: matched groups at least this large: the predicted-SD matching (Supplementary Table 4) runs in a
+#: second process beside the primary one (two nearest-neighbour matchings of 30 000 x 30 000 take
+#: R about 15 s each); below it R's second start would cost more than it saves
+SECOND_PROCESS_AT = 10_000
+
+
+def _sd_matching(cohort: Cohort, options, covariates, common) -> tuple[Table2 | None, list[str]]:
+    """Supplementary Table 4: the matching with the predicted brain-age SD as a further covariate."""
     notes: list[str] = []
     with_sd = None
     if "brain_age_sd" in covariates:
@@ -141,8 +164,35 @@ def run_matching(cohort: Cohort, options) -> MatchingAnalysis:
             notes.append(f"matching with predicted SD (psm_sd) not made: {error}")
     else:
         notes.append("the cohort has no brain_age_sd: no matching with predicted SD (Supplementary Table 4)")
-    return MatchingAnalysis(_with_effects(table2(cohort, primary, welch=options.welch), notes), with_sd,
-                            tuple(notes))
+    return with_sd, notes
+
+
+def _sd_in_second_process(cohort: Cohort, options, covariates, common, groups):
+    """A forked child computing :func:`_sd_matching` (its own R) for large matched groups, started
+    before this process starts R; None when it is not worth it or not possible."""
+    from bagkit import rbridge
+    from bagkit.analyses.background import Child, can_fork
+
+    size = int(cohort.data["group"].isin(groups).sum())
+    if (size < SECOND_PROCESS_AT or "brain_age_sd" in covariates or not cohort.has("brain_age_sd")
+            or rbridge.started() or not can_fork()):
+        return None
+    return Child(lambda: _sd_matching(cohort, options, covariates, common))
+
+
+def _sd_collected(side, cohort: Cohort, options, covariates, common) -> tuple[Table2 | None, list[str]]:
+    from bagkit.analyses.background import ChildFailed
+
+    if side is not None:
+        try:
+            (with_sd, notes), caught = side.result()
+        except ChildFailed:
+            pass  # made here instead, as without a second process
+        else:
+            for category, message in caught:
+                warnings.warn(message, category, stacklevel=2)
+            return with_sd, notes
+    return _sd_matching(cohort, options, covariates, common)
 
 
 def _with_effects(table: Table2, notes: list[str]) -> Table2:
