@@ -20,7 +20,7 @@ The QC picture (:func:`write_qc_png`) needs Pillow only.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+import scipy  # scipy.ndimage loads on first use: the report reads only the thresholds
 
 MIN_TEMPLATE_CORRELATION = 0.75
 MIN_TEMPLATE_DICE = 0.88
@@ -72,7 +72,7 @@ def flags(metrics: dict) -> list[str]:
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
-    return mask & ~ndimage.binary_erosion(mask)
+    return mask & ~scipy.ndimage.binary_erosion(mask)
 
 
 def qc_picture(t1: np.ndarray, mask: np.ndarray, template) -> np.ndarray:
@@ -80,7 +80,7 @@ def qc_picture(t1: np.ndarray, mask: np.ndarray, template) -> np.ndarray:
     registered T1 in grey, the brain mask's outline in red, the template brain's outline in cyan."""
     t1 = np.asarray(t1, dtype=np.float32)
     mask = np.asarray(mask, dtype=bool)
-    centre = [int(round(c)) for c in ndimage.center_of_mass(template.mask)]
+    centre = [int(round(c)) for c in scipy.ndimage.center_of_mass(template.mask)]
     top = float(np.percentile(t1[mask], 99)) if mask.any() else float(t1.max() or 1.0)
     panels = []
     for axis in range(3):
