@@ -248,3 +248,41 @@ def test_a_run_killed_mid_write_is_cleaned_up_by_the_next(tmp_path):
     assert _hidden(tmp_path) == left and tree(out) == before
     _write(out, {"results.csv": "next"}, force=True)
     assert _hidden(tmp_path) == [] and (out / "results.csv").read_text() == "next"
+
+
+def test_the_command_process_leaves_every_file_whole_and_the_right_exit_code(tmp_path):
+    """`bagkit` ends its process without interpreter teardown (bagkit.cli.main): every output must
+    be complete on disk, the marker must list it, stdout/stderr must be flushed, and the exit
+    codes must be click's (0 done, 1 a BagkitError, 2 a usage error)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "report"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "bagkit", "report", str(root / "examples" / "cohort.csv"),
+                           "--visits", str(root / "examples" / "visits.csv"), "-o", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out / 'results.csv'}" in done.stdout  # the last lines reached the pipe
+    assert "report: HTML" in done.stderr
+    marker = json.loads((out / OUTPUT_MARKER).read_text())
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != OUTPUT_MARKER}
+    assert set(marker["files"]) == on_disk
+    for name, record in marker["files"].items():  # each file as bagkit finished it
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == record["sha256"], name
+    assert (out / "report.pdf").read_bytes().rstrip().endswith(b"%%EOF")
+    assert (out / "report.html").read_text(encoding="utf-8").rstrip().endswith("</html>")
+    import zipfile
+
+    with zipfile.ZipFile(out / "report.docx") as docx:
+        assert docx.testzip() is None
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) > 1000 and rows[-1].count(",") == rows[0].count(",")
+
+    failed = subprocess.run([sys.executable, "-m", "bagkit", "report", str(tmp_path / "absent.csv")],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert failed.returncode == 2 and "does not exist" in failed.stderr
+    refused = subprocess.run([sys.executable, "-m", "bagkit", "report", str(root / "examples" / "cohort.csv"),
+                              "--visits", str(root / "examples" / "visits.csv"), "-o", str(out)],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 1 and "Error:" in refused.stderr
