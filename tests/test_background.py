@@ -113,3 +113,36 @@ def test_figures_encoded_in_a_child_equal_those_made_here():
         failed.encode_in_background(blocks)
         os.kill(failed._child[0], 9)  # the child dies: what it had to make is made here
         assert {block.name: (failed.pdf(block), failed.png(block)) for block in blocks} == expected
+
+
+def test_word_and_html_written_in_a_child_equal_those_written_here(tmp_path, monkeypatch):
+    """Results.write lays out report.pdf here while a forked child writes report.docx and
+    report.html: the documents are those of a one-process write, and a child that dies leaves
+    them to be written here."""
+    import zipfile
+
+    import bagkit
+    from bagkit import report
+
+    results = bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
+
+    def written(name: str) -> dict[str, bytes]:
+        out = tmp_path / name
+        results.write(out)
+        with zipfile.ZipFile(out / "report.docx") as docx:
+            parts = {f"docx:{n}": docx.read(n) for n in docx.namelist() if not n.startswith("docProps/")}
+        return {**parts, "html": (out / "report.html").read_bytes(),
+                **{f"png:{p.name}": p.read_bytes() for p in (out / "figures").glob("*.png")}}
+
+    monkeypatch.setenv("BAGKIT_NO_FORK", "1")
+    serial = written("serial")
+    monkeypatch.delenv("BAGKIT_NO_FORK")
+    assert written("forked") == serial
+
+    class Dying(report.Child):
+        def __init__(self, function):
+            super().__init__(lambda: os._exit(3))
+
+    monkeypatch.setattr(report, "Child", Dying)
+    assert written("crashed") == serial
+    assert len([k for k in serial if k.startswith("docx:word/media/")]) >= 8  # the figures are in it

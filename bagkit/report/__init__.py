@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import shutil
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from bagkit.analyses.background import Child, ChildFailed, can_fork
 from bagkit.errors import BagkitError
 from bagkit.io.outputs import output_folder
 from bagkit.io.tables import spreadsheet_safe, spreadsheet_safe_frame
@@ -69,15 +71,16 @@ def document(results) -> Document:
 
 
 def build_pdf(results, path, figures_dir=None, progress: Callable[[str], None] | None = None, *,
-              doc: Document | None = None, store=None) -> None:
+              doc: Document | None = None, store=None, after_layout: Callable[[], None] | None = None) -> None:
     """report.pdf from ``results`` (and the figures' PNGs into ``figures_dir`` when given);
-    ``doc`` and ``store``: the report model and drawn figures when the caller has them already."""
+    ``doc`` and ``store``: the report model and drawn figures when the caller has them already;
+    ``after_layout``: see :func:`bagkit.report.pdf.build_pdf`."""
     from bagkit.report.figures import FigureStore
     from bagkit.report.pdf import build_pdf as render
 
     doc = doc if doc is not None else document(results)
     store = store if store is not None else FigureStore()
-    render(doc, Path(path), store)
+    render(doc, Path(path), store, after_layout=after_layout)
     if figures_dir is not None:
         for block in figures_of(doc):
             (Path(figures_dir) / f"{block.name}.png").write_bytes(store.png(block))
@@ -154,21 +157,52 @@ def _write_all(results, doc: Document, store, staging: Path, formats, say) -> No
         with open(staging / "tables" / f"{table.name}.csv", "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows([[spreadsheet_safe(v) for v in row] for row in csv_rows(table)])
     shutil.copyfile(staging / "tables" / "table1.csv", staging / "table1.csv")
-    if "pdf" in formats:
-        say("report: PDF")
-        build_pdf(results, staging / "report.pdf", doc=doc, store=store)
-    for block in blocks:
-        (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))  # waits for the child
-    if "docx" in formats:
+    documents = [f for f in ("docx", "html") if f in formats]
+    child = None
+
+    def documents_in_background() -> None:
+        # report.docx and report.html (which draw each figure at report.pdf's scale, settled by its
+        # layout) are written on the second core while this one stamps the figures into report.pdf
+        nonlocal child
+        store.join()
+        for block in blocks:
+            store.png(block)
+        child = Child(lambda: _write_documents(doc, staging, store, documents, say))
+
+    try:
+        if "pdf" in formats:
+            say("report: PDF")
+            build_pdf(results, staging / "report.pdf", doc=doc, store=store,
+                      after_layout=documents_in_background if documents and can_fork() else None)
+        for block in blocks:
+            (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))  # waits for the child
+        if child is not None:
+            try:
+                _, caught = child.result()
+                for category, message in caught:
+                    warnings.warn(message, category, stacklevel=2)
+                return
+            except ChildFailed:
+                pass  # written here instead, over whatever the child left
+        _write_documents(doc, staging, store, documents, say)
+    finally:
+        if child is not None:
+            child.close()  # an error or interrupt here: the child stops before staging is removed
+
+
+def _write_documents(doc: Document, staging: Path, store, documents, say) -> None:
+    """report.docx and/or report.html (``documents``) into ``staging``."""
+    if "docx" in documents:
         from bagkit.report.word import build_docx
 
         say("report: Word")
         build_docx(doc, staging / "report.docx", store)
-    if "html" in formats:
+    if "html" in documents:
         from bagkit.report.html import build_html
 
         say("report: HTML")
         build_html(doc, staging / "report.html", store)
+    sys.stderr.flush()
 
 
 def _version() -> str:

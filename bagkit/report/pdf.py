@@ -15,6 +15,7 @@ import functools
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
@@ -492,12 +493,15 @@ def pack(record: list[PageRecord]) -> Packing:
     return packing
 
 
-def build_pdf(document: Document, path: Path, store, pages: list | None = None) -> list[TableLayout]:
+def build_pdf(document: Document, path: Path, store, pages: list | None = None,
+              after_layout: Callable[[], None] | None = None) -> list[TableLayout]:
     """Write ``document`` to ``path``; returns the layout chosen for each table (for the layout test)
     and, when ``pages`` is a list, fills it with the :class:`PageRecord` of every page.
 
     A second reportlab pass runs only when :func:`pack` finds a figure alone on a page; it is kept
-    when it has fewer such pages and no more pages."""
+    when it has fewer such pages and no more pages. The layout needs the figures' sizes only;
+    their vector PDFs are stamped in afterwards. ``after_layout`` is called between the two, once
+    ``store.pdf_scales`` (what report.docx and report.html follow) is settled."""
     data, builder, record = _layout(document, store, Packing())
     packing = pack(record)
     if packing:
@@ -507,6 +511,8 @@ def build_pdf(document: Document, path: Path, store, pages: list | None = None) 
             data, builder, record = packed
     # the figures drawn smaller to share a page are as small in report.docx (bagkit.report.word)
     store.pdf_scales = {f.key: f.scale for page in record for f in page.figures if f.scale < 1}
+    if after_layout is not None:
+        after_layout()
     figures = {b.name: b for b in document.blocks() if isinstance(b, Figure)}
     data = _stamp_figures(data, builder.placed, store, figures) if builder.placed else data
     Path(path).write_bytes(data)
