@@ -33,13 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.cohort import Cohort, read_calibration
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
 from bagkit.stats.bias import METHODS, AgeBiasCorrection, cross_fitted_bag, fit_bias_correction
-from bagkit.stats.comparisons import pairs_for
+from bagkit.stats.comparisons import pairs_for, pearson
 from bagkit.stats.regression import multiple_regression
 
 __all__ = ["BIAS_CORRECTIONS", "correct_cohort", "BiasCorrectionSummary", "run_bias_correction", "AgeAdjusted",
@@ -101,8 +100,8 @@ def correct_cohort(cohort: Cohort, options) -> Cohort:
 def _accuracy(age: np.ndarray, bag: np.ndarray) -> dict[str, float]:
     keep = np.isfinite(age) & np.isfinite(bag)
     age, bag = age[keep], bag[keep]
-    return {"mae": float(np.abs(bag).mean()), "r": float(scipy.stats.pearsonr(age + bag, age).statistic),
-            "r_bag_age": float(scipy.stats.pearsonr(bag, age).statistic), "mean_bag": float(bag.mean())}
+    return {"mae": float(np.abs(bag).mean()), "r": pearson(age + bag, age)[0],
+            "r_bag_age": pearson(bag, age)[0], "mean_bag": float(bag.mean())}
 
 
 @dataclass(frozen=True)

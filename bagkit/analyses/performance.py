@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.cohort import Cohort
 from bagkit.errors import AnalysisError
 from bagkit.results import concat_tidy, tidy_frame
 from bagkit.stats.agreement import BlandAltman, PredictorComparison, bland_altman, compare_predictions
+from bagkit.stats.comparisons import pearson
 
 NOT_PREDICTORS = ("brain_age_sd", "brain_age_filled")
 
@@ -82,7 +82,7 @@ def _pearson(x, y) -> tuple[int, float, float]:
     x, y = x[keep], y[keep]
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return int(len(x)), float("nan"), float("nan")
-    r, p = scipy.stats.pearsonr(x, y)
+    r, p = pearson(x, y)
     return int(len(x)), float(r), float(p)
 
 

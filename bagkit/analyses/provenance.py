@@ -16,7 +16,7 @@ from bagkit.predictors import ENTRY_POINT_GROUP
 __all__ = ["Provenance", "InputFile", "capture_provenance"]
 
 # Python packages whose versions can change a number in the report.
-PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "matplotlib", "reportlab", "pypdfium2", "rpy2")
+PYTHON_PACKAGES = ("numpy", "pandas", "scipy", "matplotlib", "reportlab", "pypdfium2", "rpy2")
 R_PACKAGES = ("MatchIt", "survival", "sandwich", "lmtest")
 
 

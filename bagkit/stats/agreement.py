@@ -19,10 +19,11 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.errors import AnalysisError
 from bagkit.results import concat_tidy, tidy_frame
+from bagkit.stats.comparisons import pearson
+from bagkit.stats.distributions import t_ppf
 
 LOA_MULTIPLIER = 1.96
 
@@ -96,7 +97,7 @@ def bland_altman(a, b, labels: tuple[str, str] = ("a", "b"), confidence: float =
     difference = a - b
     mean_difference = float(difference.mean())
     sd = float(difference.std(ddof=1))
-    t = float(scipy.stats.t.ppf(0.5 + confidence / 2, n - 1))
+    t = t_ppf(0.5 + confidence / 2, n - 1)
     half = t * sd / np.sqrt(n)
     lower = mean_difference - LOA_MULTIPLIER * sd
     upper = mean_difference + LOA_MULTIPLIER * sd
@@ -104,7 +105,7 @@ def bland_altman(a, b, labels: tuple[str, str] = ("a", "b"), confidence: float =
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         r, p = float("nan"), float("nan")
     else:
-        r, p = scipy.stats.pearsonr(a, b)
+        r, p = pearson(a, b)
     return BlandAltman(
         labels=(str(labels[0]), str(labels[1])), n=n, r_squared=float(r) ** 2, pearson_r=float(r),
         pearson_p=float(p), mean_difference=mean_difference, sd_difference=sd,
@@ -176,7 +177,7 @@ def compare_predictions(frames: Mapping[str, pd.DataFrame], cohort_frame: pd.Dat
     for name in names:
         pair = controls[[age, name]].dropna()
         err = (pair[name] - pair[age]).abs()
-        r, p = scipy.stats.pearsonr(pair[age], pair[name]) if len(pair) >= 3 else (np.nan, np.nan)
+        r, p = pearson(pair[age], pair[name]) if len(pair) >= 3 else (np.nan, np.nan)
         accuracy_rows.append({"predictor": name, "n": len(pair), "mae": float(err.mean()),
                               "pearson_r": float(r), "pearson_p": float(p)})
     accuracy = pd.DataFrame(accuracy_rows).set_index("predictor")

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
+from bagkit.stats.distributions import norm_ppf
 
 __all__ = ["RULES", "DIRECTIONS", "direction_words", "RocCurve", "Cutoff", "RocAnalysis", "roc_curve", "delong_ci", "find_cutoff",
            "bootstrap_cutoff", "roc_analysis"]
@@ -141,7 +141,7 @@ def delong_ci(cases: np.ndarray, controls: np.ndarray, level: float = 0.95) -> t
     auc = float(v10.mean())
     var = (v10.var(ddof=1) / m if m > 1 else 0.0) + (v01.var(ddof=1) / n if n > 1 else 0.0)
     se = float(np.sqrt(var))
-    z = scipy.stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     return auc, se, max(0.0, auc - z * se), min(1.0, auc + z * se)
 
 

@@ -38,10 +38,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy  # scipy.stats loads on first use (~0.5 s): not at `import bagkit`
 
 from bagkit.errors import AnalysisError
 from bagkit.results import tidy_frame
+from bagkit.stats.distributions import chi2_sf, norm_sf
 
 __all__ = ["COX_COVARIATES", "COX_LABELS", "KaplanMeierCurve", "StrataComparison", "CoxTerm", "CoxModel",
            "kaplan_meier", "compare_strata", "logrank", "equalize_times", "cox_design", "cox_model", "schoenfeld_test",
@@ -243,7 +243,7 @@ def logrank(time, event, strata) -> tuple[float, int, float]:
     difference = (observed - expected)[used][1:]
     v = variance[np.ix_(used, used)][1:, 1:]
     chisq = float(difference @ np.linalg.solve(v, difference))
-    return chisq, df, float(scipy.stats.chi2.sf(chisq, df))
+    return chisq, df, chi2_sf(chisq, df)
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,10 +442,10 @@ def schoenfeld_test(time, event, X: np.ndarray, beta: np.ndarray, transform: str
         vector = np.r_[np.zeros(nvar), u[j]]
         chisq = float(vector @ np.linalg.solve(information[np.ix_(kk, kk)], vector))
         per_chisq.append(chisq)
-        per_p.append(float(scipy.stats.chi2.sf(chisq, 1)))
+        per_p.append(chi2_sf(chisq, 1))
     vector = np.r_[np.zeros(nvar), u]
     global_chisq = float(vector @ np.linalg.solve(information, vector))
-    return (np.array(per_chisq), np.array(per_p), global_chisq, nvar, float(scipy.stats.chi2.sf(global_chisq, nvar)))
+    return (np.array(per_chisq), np.array(per_p), global_chisq, nvar, chi2_sf(global_chisq, nvar))
 
 
 def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str = "multivariable",
@@ -510,7 +510,7 @@ def cox_model(time, event, design: pd.DataFrame, subset: str = "all", kind: str 
         b, s = float(beta[j]), float(se[j])
         with np.errstate(over="ignore"):  # a possibly-infinite coefficient: its HR limits are inf
             terms.append(CoxTerm(column, labels.get(column, column), b, s, float(np.exp(b)), float(np.exp(b - Z95 * s)),
-                                 float(np.exp(b + Z95 * s)), b / s, float(2 * scipy.stats.norm.sf(abs(b / s))),
+                                 float(np.exp(b + Z95 * s)), b / s, 2 * norm_sf(abs(b / s)),
                                  float(zph_chisq[j]), float(zph_p[j])))
         if zph_p[j] < 0.05:
             notes.append(f"proportional hazards may not hold for {labels.get(column, column)} "
