@@ -273,6 +273,10 @@ def _import_renderers(formats) -> None:
                "bagkit.plots.forest", "bagkit.plots.agreement", "matplotlib.backends.backend_agg",
                "matplotlib.backends.backend_pdf", "PIL.PngImagePlugin"]
     per_format = {"pdf": ["bagkit.report.pdf", "pypdf"], "docx": ["bagkit.report.word"], "html": ["bagkit.report.html"]}
+    from bagkit.analyses.background import can_fork
+
+    if "pdf" in formats and can_fork():  # report.docx is written by a forked child: python-docx loads there
+        per_format["docx"] = []
     modules += [module for f in formats for module in per_format.get(f, [])]
     for name in modules:
         try:
