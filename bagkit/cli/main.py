@@ -303,7 +303,15 @@ def main() -> None:
     Python's finalization frees every object the report made, one by one: ~0.8 s after a report
     on the example cohort, longer than writing report.docx. Every file bagkit writes is closed
     (and renamed into place) before the command returns, so after flushing the standard streams
-    and running the exit handlers (logging, temporary folders, R) the process ends at once."""
+    and running the exit handlers (logging, temporary folders, R) the process ends at once.
+
+    The cycle collector runs every 20 000 allocations instead of 700 (and its older generations
+    twice as rarely): a report allocates millions of objects, few of them in cycles, and each
+    collection walks what the analysis keeps alive (0.4 s of collections on the example cohort,
+    0.14 s like this)."""
+    import gc
+
+    gc.set_threshold(20_000, 20, 20)
     try:
         cli.main(prog_name="bagkit")  # standalone: always ends by raising SystemExit
         code = 0
