@@ -307,8 +307,8 @@ def main() -> None:
 
     The cycle collector runs every 20 000 allocations instead of 700 (and its older generations
     twice as rarely): a report allocates millions of objects, few of them in cycles, and each
-    collection walks what the analysis keeps alive (0.4 s of collections on the example cohort in one process,
-    0.25 s like this)."""
+    collection walks what the analysis keeps alive (0.4 s of collections on the example cohort
+    in one process, 0.25 s like this)."""
     import gc
 
     gc.set_threshold(20_000, 20, 20)
