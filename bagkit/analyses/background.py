@@ -102,3 +102,32 @@ def _child_main(function: Callable[[], Any], path: str) -> None:
         status = 0
     finally:
         os._exit(status)  # no exit handlers of the parent's (R's, pytest's) run here
+
+
+class Tokens:
+    """The numbers 0 … n−1, each handed out once, to whichever process asks first: a pipe made
+    before a fork holds one byte per number, and reading one byte is atomic. Two processes that
+    take work this way share it by speed, not by a split fixed in advance."""
+
+    LIMIT = 256  # one byte each
+
+    def __init__(self, n: int):
+        if not 0 <= n <= self.LIMIT:
+            raise ValueError(f"Tokens holds 0 to {self.LIMIT} numbers, not {n}")
+        self._read, write = os.pipe()
+        try:
+            os.write(write, bytes(range(n)))  # far below a pipe's buffer: never blocks
+        finally:
+            os.close(write)  # when every number is taken, a read finds the end
+
+    def take(self) -> int | None:
+        """The next number, or None when all are taken (or the tokens are closed)."""
+        if self._read is None:
+            return None
+        data = os.read(self._read, 1)
+        return data[0] if data else None
+
+    def close(self) -> None:
+        if self._read is not None:
+            os.close(self._read)
+            self._read = None
