@@ -62,10 +62,8 @@ class FigureStore:
                 buffer = io.BytesIO()
                 metadata = {"CreationDate": None} if kind == "pdf" else {}
                 figure = self.figure(block)
+                _lay_out_once(figure)
                 figure.savefig(buffer, format=kind, dpi=300 if kind == "pdf" else PNG_DPI, metadata=metadata)
-                # the layout is settled by the first drawing: later encodings reuse it instead of redoing it
-                if figure.get_layout_engine() is not None:
-                    figure.set_layout_engine("none")
                 self._encoded[key] = buffer.getvalue()
         return self._encoded[key]
 
@@ -126,6 +124,28 @@ class FigureStore:
             except (ProcessLookupError, ChildProcessError):
                 pass
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _lay_out_once(figure) -> None:
+    """Run the figure's layout engine once, as savefig to a vector PDF would (PDF text metrics), and
+    switch it off: savefig then draws the figure once instead of twice (a dry drawing to lay it out,
+    then the real one), and every later encoding keeps this layout."""
+    engine = figure.get_layout_engine()
+    if engine is None:
+        return
+    if figure.axes:
+        from matplotlib.backends.backend_pdf import FigureCanvasPdf
+
+        canvas, dpi = figure.canvas, figure.dpi
+        FigureCanvasPdf(figure)  # the renderer the layout measures text with is the PDF's (72 dpi)
+        try:
+            engine.execute(figure)
+        finally:
+            figure.dpi = dpi
+            figure.set_canvas(canvas)
+    # set_layout_engine("none") leaves a placeholder engine, and savefig draws any figure with an
+    # engine twice: no engine at all (matplotlib has no public way to say so)
+    figure._layout_engine = None
 
 
 def _pdfium():

@@ -1,0 +1,47 @@
+"""FigureStore draws each figure once per encoding: its layout engine runs once, before savefig,
+and savefig then draws the figure once (matplotlib's own savefig of a laid-out figure draws it
+twice: a dry drawing to lay it out, then the real one). The vector PDF is byte for byte the one
+matplotlib's plain savefig makes."""
+from __future__ import annotations
+
+import io
+
+import pytest
+
+import bagkit
+from bagkit.report.tables import Figure
+
+
+@pytest.fixture
+def cohort(small_cohort_csv):
+    return bagkit.read_cohort(small_cohort_csv)
+
+
+def _plain_pdf(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="pdf", dpi=300, metadata={"CreationDate": None})
+    return buffer.getvalue()
+
+
+def test_a_figure_is_drawn_once_per_encoding_and_the_pdf_is_matplotlibs(cohort, monkeypatch):
+    from matplotlib.figure import Figure as MplFigure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    from bagkit.plots.cohort import figure1
+    from bagkit.report.figures import FigureStore
+
+    block = Figure(name="figure1", caption="", draw=lambda: figure1(cohort))
+    expected = _plain_pdf(figure1(cohort))  # matplotlib's savefig: layout in a dry drawing, then the drawing
+
+    draws, layouts = [], []
+    real_draw, real_execute = MplFigure.draw, ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(MplFigure, "draw", lambda self, renderer: draws.append(1) or real_draw(self, renderer))
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute",
+                        lambda self, fig: layouts.append(1) or real_execute(self, fig))
+    store = FigureStore()
+    assert store.pdf(block) == expected
+    assert (len(draws), len(layouts)) == (1, 1)
+    assert store.figure(block).get_layout_engine() is None, "laid out: later encodings keep the layout"
+    monkeypatch.setattr("bagkit.report.figures._pdfium", lambda: None)  # matplotlib's Agg draws the PNG
+    store.png(block)
+    assert (len(draws), len(layouts)) == (2, 1)
