@@ -13,6 +13,7 @@ everything is encoded here; the bytes are the same either way.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -62,8 +63,9 @@ class FigureStore:
                 buffer = io.BytesIO()
                 metadata = {"CreationDate": None} if kind == "pdf" else {}
                 figure = self.figure(block)
-                _lay_out_once(figure)
-                figure.savefig(buffer, format=kind, dpi=300 if kind == "pdf" else PNG_DPI, metadata=metadata)
+                with _remembered_ticks_and_text():
+                    _lay_out_once(figure)
+                    figure.savefig(buffer, format=kind, dpi=300 if kind == "pdf" else PNG_DPI, metadata=metadata)
                 self._encoded[key] = buffer.getvalue()
         return self._encoded[key]
 
@@ -146,6 +148,57 @@ def _lay_out_once(figure) -> None:
     # set_layout_engine("none") leaves a placeholder engine, and savefig draws any figure with an
     # engine twice: no engine at all (matplotlib has no public way to say so)
     figure._layout_engine = None
+
+
+@contextlib.contextmanager
+def _remembered_ticks_and_text():
+    """While laying out and drawing, matplotlib asks an axis for its ticks (locator, formatter, a
+    Tick per location) and a text for its extent many times over (~17 times per axis in one
+    layout: for the axis, its label, its spines, the title, shared axes); the answers change only
+    when what they are computed from changes. Here each is computed once per state and remembered
+    (on the object, for the duration of the block): the same ticks, extents and bytes, less CPU."""
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    update_ticks, get_layout = Axis._update_ticks, Text._get_layout
+    remembered = []  # objects carrying a remembered answer, cleared on the way out
+
+    def ticks(axis):
+        major, minor = axis.major, axis.minor
+        state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, axis.get_figure(root=True).dpi,
+                 id(major.locator), id(major.formatter), id(minor.locator), id(minor.formatter),
+                 axis._tick_group_visible(axis._major_tick_kw), axis._tick_group_visible(axis._minor_tick_kw))
+        memo = axis.__dict__.get("_bagkit_ticks")
+        if memo is None or memo[0] != state:
+            if memo is None:
+                remembered.append((axis, "_bagkit_ticks"))
+            memo = axis._bagkit_ticks = (state, update_ticks(axis))
+        return list(memo[1])
+
+    def layout(text, renderer):
+        if text.get_wrap():  # wrapped lines depend on where the text is
+            return get_layout(text, renderer)
+        state = (text.get_text(), hash(text._fontproperties), text.get_usetex(), text._parse_math,
+                 text.get_figure(root=True).dpi, text._linespacing, text._get_multialignment(),
+                 text._horizontalalignment, text._verticalalignment, text.get_rotation(),
+                 text.get_rotation_mode())
+        # renderers of one kind measure text alike (the layout's PDF renderer and savefig's)
+        kind = (type(renderer), type(getattr(renderer, "_renderer", None)))
+        memo = text.__dict__.get("_bagkit_layout")
+        if memo is None or memo[0] != kind or memo[1] != state:
+            if memo is None:
+                remembered.append((text, "_bagkit_layout"))
+            memo = text._bagkit_layout = (kind, state, get_layout(text, renderer))
+        bbox, lines, box = memo[2]
+        return bbox.frozen(), list(lines), box
+
+    Axis._update_ticks, Text._get_layout = ticks, layout
+    try:
+        yield
+    finally:
+        Axis._update_ticks, Text._get_layout = update_ticks, get_layout
+        for thing, name in remembered:
+            thing.__dict__.pop(name, None)
 
 
 def _pdfium():
