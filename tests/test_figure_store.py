@@ -46,7 +46,7 @@ def test_a_figure_is_drawn_once_per_encoding_and_the_pdf_is_matplotlibs(cohort, 
     assert store.pdf(block) == expected
     assert (Axis._update_ticks, Text._get_layout) == methods
     figure = store.figure(block)
-    assert not [a for a in figure.findobj() if "_bagkit_ticks" in vars(a) or "_bagkit_layout" in vars(a)]
+    assert not [a for a in figure.findobj() if "_bagkit_ticks" in vars(a)]
     assert (len(draws), len(layouts)) == (1, 1)
     assert store.figure(block).get_layout_engine() is None, "laid out: later encodings keep the layout"
     monkeypatch.setattr("bagkit.report.figures._pdfium", lambda: None)  # matplotlib's Agg draws the PNG

@@ -156,7 +156,7 @@ def _remembered_ticks_and_text():
     Tick per location) and a text for its extent many times over (~17 times per axis in one
     layout: for the axis, its label, its spines, the title, shared axes); the answers change only
     when what they are computed from changes. Here each is computed once per state and remembered
-    (on the object, for the duration of the block): the same ticks, extents and bytes, less CPU."""
+    for the duration of the block: the same ticks, extents and bytes, less CPU."""
     from matplotlib.axis import Axis
     from matplotlib.text import Text
 
@@ -175,21 +175,19 @@ def _remembered_ticks_and_text():
             memo = axis._bagkit_ticks = (state, update_ticks(axis))
         return list(memo[1])
 
+    extents = {}  # texts alike in everything the extent depends on share it (tick labels of many axes)
+
     def layout(text, renderer):
         if text.get_wrap():  # wrapped lines depend on where the text is
             return get_layout(text, renderer)
-        state = (text.get_text(), hash(text._fontproperties), text.get_usetex(), text._parse_math,
-                 text.get_figure(root=True).dpi, text._linespacing, text._get_multialignment(),
-                 text._horizontalalignment, text._verticalalignment, text.get_rotation(),
-                 text.get_rotation_mode())
         # renderers of one kind measure text alike (the layout's PDF renderer and savefig's)
-        kind = (type(renderer), type(getattr(renderer, "_renderer", None)))
-        memo = text.__dict__.get("_bagkit_layout")
-        if memo is None or memo[0] != kind or memo[1] != state:
-            if memo is None:
-                remembered.append((text, "_bagkit_layout"))
-            memo = text._bagkit_layout = (kind, state, get_layout(text, renderer))
-        bbox, lines, box = memo[2]
+        state = (type(renderer), type(getattr(renderer, "_renderer", None)), text.get_text(),
+                 hash(text._fontproperties), text.get_usetex(), text._parse_math, text.get_figure(root=True).dpi,
+                 text._linespacing, text._get_multialignment(), text._horizontalalignment,
+                 text._verticalalignment, text.get_rotation(), text.get_rotation_mode())
+        if state not in extents:
+            extents[state] = get_layout(text, renderer)
+        bbox, lines, box = extents[state]
         return bbox.frozen(), list(lines), box
 
     Axis._update_ticks, Text._get_layout = ticks, layout
