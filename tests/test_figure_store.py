@@ -2,9 +2,11 @@
 and savefig then draws the figure once (matplotlib's own savefig of a laid-out figure draws it
 twice: a dry drawing to lay it out, then the real one). The vector PDF is byte for byte the one
 matplotlib's plain savefig makes, also while FigureStore remembers each axis's ticks and each
-text's extent for the length of one encoding (matplotlib's own methods are back afterwards)."""
+text's extent for the length of one encoding (matplotlib's own methods are back afterwards, and
+the cycle collector it pauses meanwhile runs again)."""
 from __future__ import annotations
 
+import gc
 import io
 
 import pytest
@@ -45,6 +47,7 @@ def test_a_figure_is_drawn_once_per_encoding_and_the_pdf_is_matplotlibs(cohort, 
     store = FigureStore()
     assert store.pdf(block) == expected
     assert (Axis._update_ticks, Text._get_layout) == methods
+    assert gc.isenabled(), "the cycle collector, paused while the figure was encoded, runs again"
     figure = store.figure(block)
     assert not [a for a in figure.findobj() if "_bagkit_ticks" in vars(a)]
     assert (len(draws), len(layouts)) == (1, 1)
