@@ -185,43 +185,52 @@ def _remembered_ticks_and_text():
     from matplotlib.axis import Axis
     from matplotlib.text import Text
 
-    update_ticks, get_layout = Axis._update_ticks, Text._get_layout
-    remembered = []  # objects carrying a remembered answer, cleared on the way out
+    update_ticks, get_layout = getattr(Axis, "_update_ticks", None), getattr(Text, "_get_layout", None)
+    if update_ticks is None or get_layout is None:  # another matplotlib's insides: nothing remembered
+        yield
+        return
+    remembered = []  # axes carrying remembered ticks, cleared on the way out
 
     def ticks(axis):
-        major, minor = axis.major, axis.minor
-        state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, axis.get_figure(root=True).dpi,
-                 id(major.locator), id(major.formatter), id(minor.locator), id(minor.formatter),
-                 axis._tick_group_visible(axis._major_tick_kw), axis._tick_group_visible(axis._minor_tick_kw))
+        try:
+            major, minor = axis.major, axis.minor
+            state = (tuple(axis.get_view_interval()), axis.axes.bbox.bounds, axis.figure.dpi,
+                     id(major.locator), id(major.formatter), id(minor.locator), id(minor.formatter),
+                     axis._tick_group_visible(axis._major_tick_kw), axis._tick_group_visible(axis._minor_tick_kw))
+        except (AttributeError, TypeError):
+            return update_ticks(axis)
         memo = axis.__dict__.get("_bagkit_ticks")
         if memo is None or memo[0] != state:
             if memo is None:
-                remembered.append((axis, "_bagkit_ticks"))
+                remembered.append(axis)
             memo = axis._bagkit_ticks = (state, update_ticks(axis))
         return list(memo[1])
 
     extents = {}  # texts alike in everything the extent depends on share it (tick labels of many axes)
 
     def layout(text, renderer):
-        if text.get_wrap():  # wrapped lines depend on where the text is
+        try:
+            if text.get_wrap():  # wrapped lines depend on where the text is
+                return get_layout(text, renderer)
+            # renderers of one kind measure text alike (the layout's PDF renderer and savefig's)
+            state = (type(renderer), type(getattr(renderer, "_renderer", None)), text.get_text(),
+                     hash(text._fontproperties), text.get_usetex(), text._parse_math, text.figure.dpi,
+                     text._linespacing, text._get_multialignment(), text._horizontalalignment,
+                     text._verticalalignment, text.get_rotation(), text.get_rotation_mode())
+        except (AttributeError, TypeError):
             return get_layout(text, renderer)
-        # renderers of one kind measure text alike (the layout's PDF renderer and savefig's)
-        state = (type(renderer), type(getattr(renderer, "_renderer", None)), text.get_text(),
-                 hash(text._fontproperties), text.get_usetex(), text._parse_math, text.get_figure(root=True).dpi,
-                 text._linespacing, text._get_multialignment(), text._horizontalalignment,
-                 text._verticalalignment, text.get_rotation(), text.get_rotation_mode())
         if state not in extents:
             extents[state] = get_layout(text, renderer)
-        bbox, lines, box = extents[state]
-        return bbox.frozen(), list(lines), box
+        bbox, lines, rest = extents[state]
+        return bbox.frozen(), list(lines), rest
 
     Axis._update_ticks, Text._get_layout = ticks, layout
     try:
         yield
     finally:
         Axis._update_ticks, Text._get_layout = update_ticks, get_layout
-        for thing, name in remembered:
-            thing.__dict__.pop(name, None)
+        for axis in remembered:
+            axis.__dict__.pop("_bagkit_ticks", None)
 
 
 def _pdfium():
