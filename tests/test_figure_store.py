@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import io
+import sys
 
 import pytest
 
@@ -55,3 +56,38 @@ def test_a_figure_is_drawn_once_per_encoding_and_the_pdf_is_matplotlibs(cohort, 
     monkeypatch.setattr("bagkit.report.figures._pdfium", lambda: None)  # matplotlib's Agg draws the PNG
     store.png(block)
     assert (len(draws), len(layouts)) == (2, 1)
+
+
+def test_figures_encoded_by_two_threads_at_once_are_matplotlibs(cohort):
+    """Threads encoding side by side take turns wrapping matplotlib's methods: each PDF is
+    matplotlib's own, and the methods are matplotlib's again afterwards."""
+    import threading
+
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    from bagkit.plots.cohort import figure1, predicted_sd_figure
+    from bagkit.report.figures import FigureStore
+
+    # the quicker figure first: without turns, it would put matplotlib's methods back while the
+    # other thread still wraps them, and that thread would then leave its wrappers in place
+    blocks = [Figure(name="predicted_sd_bag", caption="", draw=lambda: predicted_sd_figure(cohort)),
+              Figure(name="figure1", caption="", draw=lambda: figure1(cohort))]
+    expected = [_plain_pdf(block.draw()) for block in blocks]
+    methods = (Axis._update_ticks, Text._get_layout)
+    store = FigureStore()
+    for block in blocks:
+        store.figure(block)
+    made = {}
+    threads = [threading.Thread(target=lambda b=block: made.update({b.name: store.pdf(b)})) for block in blocks]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns often: both are inside savefig at once
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert [made[block.name] for block in blocks] == expected
+    assert (Axis._update_ticks, Text._get_layout) == methods

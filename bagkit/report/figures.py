@@ -27,12 +27,24 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from bagkit.analyses.background import can_fork, fork
 
 RASTERIZE_ABOVE = 2000  # points in one scatter; more go into the vector figure as a 300-dpi image
 PNG_DPI = 150
+_WRAPPING = threading.RLock()  # one thread at a time wraps matplotlib's methods (and puts them back)
+
+
+def _unlocked_in_child() -> None:
+    """A forked child starts with the lock free, whichever thread held it at the fork."""
+    global _WRAPPING
+    _WRAPPING = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_unlocked_in_child)
 
 
 class FigureStore:
@@ -182,6 +194,11 @@ def _remembered_ticks_and_text():
     layout: for the axis, its label, its spines, the title, shared axes); the answers change only
     when what they are computed from changes. Here each is computed once per state and remembered
     for the duration of the block: the same ticks, extents and bytes, less CPU."""
+    with _WRAPPING:  # another thread encoding meanwhile waits (it would only share the GIL)
+        yield from _remembering()
+
+
+def _remembering():
     from matplotlib.axis import Axis
     from matplotlib.text import Text
 
