@@ -105,6 +105,10 @@ class FigureStore:
         if self._child is not None or len(blocks) < 2 or not can_fork():
             return blocks
         here, there = blocks[::2], blocks[1::2]
+        # both processes encode vector PDFs: matplotlib's PDF backend (and fontTools, ~0.13 s) is
+        # imported once, here, instead of in each
+        from matplotlib.backends import backend_pdf  # noqa: F401
+
         scratch = Path(tempfile.mkdtemp(prefix="bagkit-figures-"))
         sys.stdout.flush(), sys.stderr.flush()
         pid = fork()
