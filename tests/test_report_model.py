@@ -47,3 +47,60 @@ def test_two_figures_with_one_name_are_refused():
     with pytest.raises(BagkitError, match=r"figures/roc\.png: 'ROC curves' and 'Another ROC'"):
         doc.check_names()
     assert Document("t", "s", main=[[first]]).check_names().main == [[first]]
+
+
+class _Recording:
+    """A Results that records which of its fields are read."""
+
+    def __init__(self, results):
+        object.__setattr__(self, "_results", results)
+        object.__setattr__(self, "read", set())
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self._results, name)
+
+
+def test_sections_drawn_while_r_computes_read_nothing_r_computes():
+    """report.draw_ahead draws the figures of SECTIONS_WITHOUT_R from a Results without R's
+    sections: those modules' blocks, and their figures' drawings, must read none of them."""
+    from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS
+
+    from bagkit.analyses.run import R_SECTIONS
+    from bagkit.report.tables import flatten
+
+    results = bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
+    assert results.matching is not None
+    for section in report.SECTIONS_WITHOUT_R:
+        recording = _Recording(results)
+        for block in flatten(section.blocks(recording) + section.supplementary(recording)):
+            if isinstance(block, Figure):
+                block.draw()
+        assert not recording.read & set(R_SECTIONS), (section.__name__, recording.read)
+    recording = _Recording(results)  # the recorder sees what the matching section reads
+    report.matching_section.blocks(recording)
+    assert "matching" in recording.read
+
+
+def test_figures_drawn_ahead_are_those_of_the_whole_report():
+    """The figures draw_ahead encodes from the partial Results (what analyze() passes to
+    while_waiting) are byte for byte those the whole Results' report draws; it stops as soon as
+    busy() says R is done."""
+    from rtools import EXAMPLE_COHORT, EXAMPLE_VISITS
+
+    from bagkit.analyses.run import _PENDING, R_SECTIONS, Results
+    from bagkit.report.figures import FigureStore
+
+    results = bagkit.analyze(bagkit.read_cohort(EXAMPLE_COHORT, visits=EXAMPLE_VISITS))
+    here = {name: getattr(results, name) for name in results.sections if name not in R_SECTIONS}
+    partial = Results(results.cohort, results.options, results.table1, **here, provenance=_PENDING)
+    ahead = FigureStore()
+    names = report.draw_ahead(partial, ahead, lambda: True)
+    assert {"figure1", "figure2", "roc", "forest"} <= set(names)
+    assert not {"love_plot", "love_plot_sd"} & set(names)
+    fresh = FigureStore()
+    for block in report.figures_of(report.document(results)):
+        if block.name in names:
+            assert ahead.pdf(block) == fresh.pdf(block) and ahead.png(block) == fresh.png(block), block.name
+    calls = iter([True, False])
+    assert len(report.draw_ahead(partial, FigureStore(), lambda: next(calls))) == 1

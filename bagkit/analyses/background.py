@@ -41,14 +41,28 @@ class Child:
     def __init__(self, function: Callable[[], Any]):
         handle, self._path = tempfile.mkstemp(prefix="bagkit-child-", suffix=".pickle")
         os.close(handle)
+        self._status: int | None = None  # the wait status, once reaped by running()
         sys.stdout.flush(), sys.stderr.flush()
         self._pid = fork()
         if self._pid == 0:
             _child_main(function, self._path)  # never returns
 
+    def running(self) -> bool:
+        """Whether the child is still computing (never waits)."""
+        if self._pid is None or self._status is not None:
+            return False
+        try:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+        self._status = status
+        return False
+
     def result(self) -> tuple[Any, list[tuple[type, str]]]:
         try:
-            _, status = os.waitpid(self._pid, 0)
+            status = self._status if self._status is not None else os.waitpid(self._pid, 0)[1]
             self._pid = None
             if os.waitstatus_to_exitcode(status) != 0:
                 raise ChildFailed(f"exit status {os.waitstatus_to_exitcode(status)}")
@@ -64,13 +78,13 @@ class Child:
 
     def close(self) -> None:
         """Stop the child if it still runs (an error or interrupt here) and remove its file."""
-        if self._pid is not None:
+        if self._pid is not None and self._status is None:
             try:
                 os.kill(self._pid, signal.SIGKILL)
                 os.waitpid(self._pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-            self._pid = None
+        self._pid = None
         try:
             os.unlink(self._path)
         except FileNotFoundError:

@@ -93,11 +93,11 @@ class Results:
         return name_corrected_terms(frame) if self.cohort.bias_corrected else frame
 
     def write(self, out, force: bool = False, progress: Callable[[str], None] | None = None,
-              formats=("pdf", "docx", "html")):
+              formats=("pdf", "docx", "html"), figures=None):
         """Write report.pdf/.docx/.html (``formats``), tables/*.csv, table1.csv, results.csv and
-        figures/*.png into ``out``; see bagkit.report."""
+        figures/*.png into ``out``; see bagkit.report (``figures``: figures encoded already)."""
         from bagkit.report import write_outputs
-        return write_outputs(self, out, force=force, progress=progress, formats=formats)
+        return write_outputs(self, out, force=force, progress=progress, formats=formats, figures=figures)
 
 
 # Each further analysis registers here as (section name, function(cohort, options) -> result);
@@ -136,12 +136,14 @@ def _partial_notes(cohort: Cohort) -> list[Skip]:
 
 def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             progress: Callable[[str], None] | None = None,
-            while_waiting: Callable[[], None] | None = None) -> Results:
+            while_waiting: Callable[[Results, Callable[[], bool]], None] | None = None) -> Results:
     """Run every analysis the cohort supports; see :class:`Results`.
 
     With two cores the sections that call R run in a forked child while the others run here;
-    ``while_waiting`` (e.g. importing the renderers) is then called once, here, after the other
-    sections and before waiting for R's."""
+    ``while_waiting(partial, busy)`` is then called once, here, after the other sections and
+    before waiting for R's: ``partial`` holds every section computed here (the R sections are
+    None and nothing is skipped; its provenance is a placeholder) and ``busy()`` says whether R's
+    child is still computing. The CLI imports the renderers and draws figures meanwhile."""
     options = options or AnalysisOptions()
     say = progress or (lambda message: None)
     started = _dt.datetime.now().astimezone()
@@ -162,7 +164,10 @@ def analyze(cohort: Cohort, options: AnalysisOptions | None = None,
             outcomes[name] = _section(name, run, cohort, options, None)
         if background is not None:
             if while_waiting is not None:
-                while_waiting()
+                done_here = {name: outcome for name, outcome in outcomes.items()
+                             if outcome is not None and not isinstance(outcome, Skip)}
+                partial = Results(cohort, options, first, **done_here, provenance=_PENDING)
+                while_waiting(partial, background.running)
             for name, run in ANALYSES:
                 if name in R_SECTIONS:
                     outcomes[name] = _section(name, run, cohort, options, background)
@@ -235,8 +240,15 @@ class _Background:
         _, caught = self._outcomes.get("__warnings__", ("warnings", []))
         return [(category, message) for section, category, message in caught if section == name]
 
+    def running(self) -> bool:
+        return self._outcomes is None and self._child.running()
+
     def close(self) -> None:
         self._child.close()
+
+
+#: the provenance of a partial Results (see analyze's while_waiting): recorded when the run ends
+_PENDING = Provenance((), (), False, "")
 
 
 def _run_r_sections(cohort: Cohort, options: AnalysisOptions):

@@ -27,7 +27,7 @@ from bagkit.report import predictors as predictors_section
 from bagkit.report import provenance as provenance_section
 from bagkit.report import qc as qc_section
 from bagkit.report import table1 as table1_section
-from bagkit.report.tables import Document, csv_rows, figures_of, tables_of
+from bagkit.report.tables import Document, Figure, csv_rows, figures_of, flatten, tables_of
 
 __all__ = ["write_outputs", "document", "build_pdf", "check_formats", "Written", "SECTIONS", "FORMATS"]
 
@@ -40,6 +40,12 @@ SECTIONS: list[tuple[str, object]] = [
     ("Preprocessing QC", qc_section),
 ]
 FORMATS = ("pdf", "docx", "html")
+
+#: The section modules whose blocks read no section that analyze() computes in R's child (its
+#: R_SECTIONS: matching): their figures may be drawn from a partial Results while R still
+#: computes (:func:`draw_ahead`). tests/test_report_model.py records every Results field each
+#: section module reads.
+SECTIONS_WITHOUT_R = (table1_section, outcomes_section, predictors_section, qc_section)
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,24 @@ def document(results) -> Document:
         doc.supplementary.append(section.supplementary(results))
     doc.provenance = provenance_section.blocks(results)
     return doc.check_names()
+
+
+def draw_ahead(partial, store, busy: Callable[[], bool]) -> list[str]:
+    """Encode (vector PDF and PNG) into ``store`` the figures of :data:`SECTIONS_WITHOUT_R`, drawn
+    from ``partial`` (see :func:`bagkit.analyses.analyze`'s ``while_waiting``), one after another
+    while ``busy()``; returns the names encoded. The report written later from the whole Results
+    takes them from the store: these sections' blocks are the same in both."""
+    done = []
+    for section in SECTIONS_WITHOUT_R:
+        for part in (section.blocks(partial), section.supplementary(partial)):
+            for block in flatten(part):
+                if not isinstance(block, Figure):
+                    continue
+                if not busy():
+                    return done
+                store.pdf(block), store.png(block)
+                done.append(block.name)
+    return done
 
 
 def build_pdf(results, path, figures_dir=None, progress: Callable[[str], None] | None = None, *,
@@ -102,7 +126,7 @@ def check_formats(formats) -> tuple[str, ...]:
 
 
 def write_outputs(results, out, force: bool = False, progress: Callable[[str], None] | None = None,
-                  formats=FORMATS) -> Written:
+                  formats=FORMATS, figures=None) -> Written:
     """Write the report (``formats``: any of pdf, docx, html), tables/*.csv, table1.csv, results.csv
     and figures/*.png into ``out``, atomically.
 
@@ -112,6 +136,7 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
     bagkit wrote it (its ``.bagkit-output`` marker lists everything in it, unchanged); never the
     current folder or one holding it, never a folder with an input inside. Text cells of the
     CSVs are escaped against spreadsheet formulas (:func:`bagkit.io.tables.spreadsheet_safe`).
+    ``figures``: a FigureStore holding figures encoded already (:func:`draw_ahead`).
     """
     from bagkit.report.figures import FigureStore
 
@@ -131,7 +156,7 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
             warnings.warn(note, stacklevel=2)
         say("report: tables")
         doc = document(results)
-        store = FigureStore()
+        store = figures if figures is not None else FigureStore()
         try:
             _write_all(results, doc, store, staging, formats, say)
         finally:
@@ -144,13 +169,15 @@ def write_outputs(results, out, force: bool = False, progress: Callable[[str], N
 
 
 def _write_all(results, doc: Document, store, staging: Path, formats, say) -> None:
+    """The order makes both cores work: a forked child encodes figures (vector PDF, and the PNG
+    rendered from it) while this process writes the CSVs and lays out report.pdf (which needs the
+    figures' sizes only), then takes the figures the child has not; once report.pdf's layout has
+    settled the scale of each figure, a second child writes report.docx and report.html while this
+    process stamps the figures into report.pdf."""
     (staging / "figures").mkdir()
     blocks = figures_of(doc)
-    # half the figures are encoded on the second core while this one encodes the other half
-    # (vector PDF, and the PNG rendered from it), writes the tables and lays out report.pdf
     say("report: figures")
-    for block in store.encode_in_background(blocks):
-        store.pdf(block), store.png(block)
+    mine = store.encode_in_background(blocks)
     spreadsheet_safe_frame(results.tidy()).to_csv(staging / "results.csv", index=False, float_format="%.17g")
     (staging / "tables").mkdir()
     for table in tables_of(doc):
@@ -160,22 +187,25 @@ def _write_all(results, doc: Document, store, staging: Path, formats, say) -> No
     documents = [f for f in ("docx", "html") if f in formats]
     child = None
 
-    def documents_in_background() -> None:
-        # report.docx and report.html (which draw each figure at report.pdf's scale, settled by its
-        # layout) are written on the second core while this one stamps the figures into report.pdf
+    def figures_done() -> None:
         nonlocal child
+        for block in mine:  # the figures the child has not taken yet
+            store.pdf(block), store.png(block)
         store.join()
         for block in blocks:
             store.png(block)
-        child = Child(lambda: _write_documents(doc, staging, store, documents, say))
+        if "pdf" in formats and documents and can_fork():
+            # report.docx and report.html (each figure at report.pdf's scale) on the second core
+            child = Child(lambda: _write_documents(doc, staging, store, documents, say))
 
     try:
         if "pdf" in formats:
             say("report: PDF")
-            build_pdf(results, staging / "report.pdf", doc=doc, store=store,
-                      after_layout=documents_in_background if documents and can_fork() else None)
+            build_pdf(results, staging / "report.pdf", doc=doc, store=store, after_layout=figures_done)
+        else:
+            figures_done()
         for block in blocks:
-            (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))  # waits for the child
+            (staging / "figures" / f"{block.name}.png").write_bytes(store.png(block))
         if child is not None:
             try:
                 _, caught = child.result()

@@ -30,7 +30,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from bagkit.analyses.background import can_fork, fork
+from bagkit.analyses.background import Tokens, can_fork, fork
 
 RASTERIZE_ABOVE = 2000  # points in one scatter; more go into the vector figure as a 300-dpi image
 PNG_DPI = 150
@@ -53,7 +53,8 @@ class FigureStore:
     def __init__(self):
         self._drawn: dict[str, object] = {}
         self._encoded: dict[tuple[str, str], bytes] = {}
-        self._child: tuple | None = None  # pid, scratch folder, names of the blocks it encodes
+        self._child: tuple | None = None  # pid, scratch folder, tokens, names of the blocks shared out
+        self._mine: set[str] = set()  # the blocks this process took from the tokens
 
     def figure(self, block):
         if block.name not in self._drawn:
@@ -73,9 +74,8 @@ class FigureStore:
     def encoded(self, block, kind: str) -> bytes:
         """``kind``: "pdf" (vector) or "png"."""
         key = (block.name, kind)
-        if key not in self._encoded:
-            if self._child is not None and block.name in self._child[2]:
-                self.join()  # the child encodes this one
+        if key not in self._encoded and self._child is not None and block.name not in self._mine:
+            self.join()  # the child encodes this one, or encodes it if nobody has taken it yet
         if key not in self._encoded:
             if kind == "png" and _pdfium() is not None:
                 pdf = self.encoded(block, "pdf")
@@ -97,18 +97,22 @@ class FigureStore:
     def pdf(self, block) -> bytes:
         return self.encoded(block, "pdf")
 
-    def encode_in_background(self, blocks) -> list:
-        """Start a forked child encoding every other block (vector PDF and PNG); returns the
-        blocks left to this process, or all of them when nothing was forked. :meth:`pdf` and
-        :meth:`png` of a block the child encodes (and :meth:`join`) wait for it."""
+    def encode_in_background(self, blocks):
+        """Start a forked child encoding blocks (vector PDF and PNG); returns an iterator of the
+        blocks this process is to encode (all of them when nothing was forked).
+
+        The two processes take the blocks one at a time, whoever is free first (a figure may take
+        ten times another's time), so this process can do other work between taking blocks: the
+        child takes more meanwhile. :meth:`pdf` and :meth:`png` of a block this process did not
+        take (and :meth:`join`) wait for the child, which then encodes whatever is left."""
         blocks = [b for b in blocks if (b.name, "pdf") not in self._encoded or (b.name, "png") not in self._encoded]
-        if self._child is not None or len(blocks) < 2 or not can_fork():
-            return blocks
-        here, there = blocks[::2], blocks[1::2]
+        if self._child is not None or len(blocks) < 2 or len(blocks) > Tokens.LIMIT or not can_fork():
+            return iter(blocks)
         # both processes encode vector PDFs: matplotlib's PDF backend (and fontTools, ~0.13 s) is
         # imported once, here, instead of in each
         from matplotlib.backends import backend_pdf  # noqa: F401
 
+        tokens = Tokens(len(blocks))
         scratch = Path(tempfile.mkdtemp(prefix="bagkit-figures-"))
         sys.stdout.flush(), sys.stderr.flush()
         pid = fork()
@@ -117,40 +121,52 @@ class FigureStore:
             try:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                for block in there:
-                    for kind in ("pdf", "png"):
-                        (scratch / f"{block.name}.{kind}").write_bytes(self.encoded(block, kind))
+                while (index := tokens.take()) is not None:
+                    block = blocks[index]
+                    for kind in ("pdf", "png"):  # whole files only: a child killed midway leaves none
+                        part = scratch / f"{block.name}.{kind}.part"
+                        part.write_bytes(self.encoded(block, kind))
+                        os.replace(part, scratch / f"{block.name}.{kind}")
                 status = 0
             finally:
                 os._exit(status)
-        self._child = (pid, scratch, {b.name for b in there})
-        return here
+        self._child = (pid, scratch, tokens, [b.name for b in blocks])
+        return self._taken_here(tokens, blocks)
+
+    def _taken_here(self, tokens, blocks):
+        while self._child is not None and self._child[2] is tokens and (index := tokens.take()) is not None:
+            self._mine.add(blocks[index].name)
+            yield blocks[index]
 
     def join(self) -> None:
-        """Wait for the background child; what it did not make is made here when asked for."""
+        """Wait for the background child (which first encodes every block nobody took); what it
+        did not make is made here when asked for."""
         if self._child is None:
             return
-        pid, scratch, names = self._child
+        pid, scratch, tokens, names = self._child
         self._child = None
         try:
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) == 0:
-                for name in names:
-                    for kind in ("pdf", "png"):
-                        self._encoded[(name, kind)] = (scratch / f"{name}.{kind}").read_bytes()
+            os.waitpid(pid, 0)
+            for name in names:  # whatever the child finished, even if it failed later
+                for kind in ("pdf", "png"):
+                    path = scratch / f"{name}.{kind}"
+                    if (name, kind) not in self._encoded and path.exists():
+                        self._encoded[(name, kind)] = path.read_bytes()
         finally:
+            tokens.close()
             shutil.rmtree(scratch, ignore_errors=True)
 
     def close(self) -> None:
         """Stop a background child that is still running (an error or interrupt in the parent)."""
         if self._child is not None:
-            pid, scratch, _ = self._child
+            pid, scratch, tokens, _ = self._child
             self._child = None
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
+            tokens.close()
             shutil.rmtree(scratch, ignore_errors=True)
 
 

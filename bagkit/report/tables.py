@@ -119,7 +119,7 @@ class Document:
         """Every block, flattened (``Together`` opened), in report order."""
         for _, sections in self.parts():
             for section in sections:
-                yield from _flatten(section)
+                yield from flatten(section)
 
     def check_names(self) -> "Document":
         """The document itself, once every table name (the stem of ``tables/<name>.csv``) and every
@@ -144,10 +144,10 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _flatten(blocks) -> Iterator:
+def flatten(blocks) -> Iterator:
     for block in blocks:
         if isinstance(block, Together):
-            yield from _flatten(block.blocks)
+            yield from flatten(block.blocks)
         else:
             yield block
 
