@@ -25,7 +25,8 @@ def plot_bland_altman(result: BlandAltman, ax=None):
     ):
         ax.axhline(value, color=color, linestyle=style, linewidth=1.3, label=label)
         ax.axhspan(ci[0], ci[1], color="#86bbd8", alpha=0.18, linewidth=0)
-    ax.legend(frameon=False, fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=2.6)
+    # 9 pt: report.pdf may draw this figure at 72 % to share its page with its table (6.5 pt then)
+    ax.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=2.6)
     ax.axhline(0.0, color="0.6", linewidth=0.6)
     ax.set_xlim(x_low - 0.02 * (x_high - x_low + 1), x_high + 0.02 * (x_high - x_low + 1))
     ax.set_xlabel(f"mean of {result.labels[0]} and {result.labels[1]} (years)")

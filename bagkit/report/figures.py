@@ -12,10 +12,11 @@ first). While a figure is laid out and saved, each axis's ticks and each text's 
 computed once per state instead of ~17 times per axis, and Python's cycle collector waits. The
 vector PDF is byte for byte matplotlib's own savefig's (``tests/test_figure_store.py``).
 
-:meth:`FigureStore.encode_in_background` uses a second core: a forked child encodes every other
-figure (vector PDF and PNG) while this process encodes the rest and lays out report.pdf. Where
-fork is unavailable, one core is all there is, ``BAGKIT_NO_FORK`` is set, or the child fails,
-everything is encoded here; the bytes are the same either way.
+:meth:`FigureStore.encode_in_background` uses a second core: a forked child and this process take
+the figures one at a time, whoever is free first (:class:`bagkit.analyses.background.Tokens`),
+so this process can lay out report.pdf between figures. Where fork is unavailable, one core is
+all there is, ``BAGKIT_NO_FORK`` is set, or the child fails, everything is encoded here; the
+bytes are the same either way.
 """
 from __future__ import annotations
 
