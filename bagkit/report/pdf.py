@@ -402,7 +402,14 @@ def _stamp_figures(pdf: bytes, placed: list, store, blocks: dict) -> bytes:
 
     The figure's content stream is copied as it is (never parsed), so this costs milliseconds."""
     from pypdf import PdfReader, PdfWriter
-    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, FloatObject, NameObject
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        FloatObject,
+        IndirectObject,
+        NameObject,
+    )
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     for i, (page_number, x, y, width, height, key) in enumerate(placed):
@@ -430,8 +437,14 @@ def _stamp_figures(pdf: bytes, placed: list, store, blocks: dict) -> bytes:
         stamp = DecodedStreamObject()
         stamp.set_data(f"q {scale:.6f} 0 0 {scale:.6f} {x - box[0] * scale:.3f} {y - box[1] * scale:.3f} cm "
                        f"{name} Do Q".encode("ascii"))
-        existing = page["/Contents"]
-        parts = existing.get_object() if isinstance(existing.get_object(), ArrayObject) else ArrayObject([existing])
+        # the page's content stream by reference (page["/Contents"] would resolve it): a stream
+        # must stay an indirect object, and PDFium (Chrome's viewer) draws nothing of a page whose
+        # content array holds a stream itself
+        existing = page.raw_get("/Contents")
+        if isinstance(existing.get_object(), ArrayObject):
+            parts = existing.get_object()
+        else:
+            parts = ArrayObject([existing if isinstance(existing, IndirectObject) else writer._add_object(existing)])
         parts.append(writer._add_object(stamp))
         page[NameObject("/Contents")] = parts
     out = io.BytesIO()
