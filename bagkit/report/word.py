@@ -16,8 +16,8 @@ from pathlib import Path
 from docx import Document as WordDocument
 from docx.enum.section import WD_ORIENT, WD_SECTION
 from docx.enum.text import WD_BREAK
-from docx.oxml import OxmlElement, parse_xml
-from docx.oxml.ns import nsdecls, qn
+from docx.oxml import parse_xml
+from docx.oxml.ns import nsdecls
 from docx.shared import Mm, Pt, RGBColor
 
 from bagkit.report.layout import CELL_FONT_SIZE, CELL_PADDING, MARGIN, table_layout
@@ -39,79 +39,78 @@ def _set_page(section, landscape: bool) -> None:
     section.left_margin = section.right_margin = section.top_margin = section.bottom_margin = margin
 
 
-def _border(cell, edge: str, size: int) -> None:
+def _rule(edge: str, size: int) -> str:
     """A single rule on one edge of a cell (size in eighths of a point)."""
-    tc_pr = cell._tc.get_or_add_tcPr()
-    borders = tc_pr.find(qn("w:tcBorders"))
-    if borders is None:
-        borders = OxmlElement("w:tcBorders")
-        tc_pr.append(borders)
-    element = OxmlElement(f"w:{edge}")
-    for key, value in (("w:val", "single"), ("w:sz", str(size)), ("w:space", "0"), ("w:color", "000000")):
-        element.set(qn(key), value)
-    borders.append(element)
+    return f'<w:{edge} w:val="single" w:sz="{size}" w:space="0" w:color="000000"/>'
 
 
-def _shade(cell, fill: str) -> None:
-    shading = OxmlElement("w:shd")
-    shading.set(qn("w:val"), "clear")
-    shading.set(qn("w:color"), "auto")
-    shading.set(qn("w:fill"), fill)
-    cell._tc.get_or_add_tcPr().append(shading)
-
-
-def _cell_margins(table, points: float) -> None:
-    """Left and right cell margins of the whole table (Word's default, 0.19 cm, would squeeze the
-    widths the layout measured; these are the PDF's)."""
-    tbl_pr = table._tbl.tblPr
-    margins = OxmlElement("w:tblCellMar")
-    for edge in ("left", "right"):
-        element = OxmlElement(f"w:{edge}")
-        element.set(qn("w:w"), str(round(points * 20)))
-        element.set(qn("w:type"), "dxa")
-        margins.append(element)
-    look = tbl_pr.find(qn("w:tblLook"))  # the schema's order: tblCellMar comes before tblLook
-    if look is not None:
-        look.addprevious(margins)
-    else:
-        tbl_pr.append(margins)
-
-
-def _keep_together(table) -> None:
-    """No row split (every cell's paragraph keeps with the next: :func:`_cell_text`'s ``keep``)."""
-    for row in table.rows:
-        row._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
-
-
-def _repeat_header(row) -> None:
-    tr_pr = row._tr.get_or_add_trPr()
-    element = OxmlElement("w:tblHeader")
-    element.set(qn("w:val"), "true")
-    tr_pr.append(element)
-
-
-def _cell_text(cell, text: str, bold: bool, size: float = CELL_PT, keep: bool = False) -> None:
-    """The cell's paragraph: one run per line of ``text`` (a line break after each but the last),
-    bold or not, ``size`` points, no space after, kept with the next paragraph when ``keep``.
-
-    Written as one piece of XML (what python-docx's run and paragraph properties would write,
-    element for element): python-docx adds each property and each character one call at a time,
-    which took ~0.5 s for the example report's 850 cells."""
-    properties = "<w:b/>" if bold else ""
-    properties = f"<w:rPr>{properties}<w:sz w:val=\"{round(size * 2)}\"/></w:rPr>"
+def _paragraph_xml(text: str, bold: bool, size: float, keep: bool) -> str:
+    """A cell's paragraph: one run per line of ``text`` (a line break after each but the last),
+    bold or not, ``size`` points, no space after, kept with the next paragraph when ``keep``."""
+    properties = f"<w:rPr>{'<w:b/>' if bold else ''}<w:sz w:val=\"{round(size * 2)}\"/></w:rPr>"
     lines = unbreakable(text).split("\n")
     runs = []
     for i, line in enumerate(lines):
         space = ' xml:space="preserve"' if line != line.strip() else ""
         body = f"<w:t{space}>{_xml_text(line)}</w:t>" if line else ""
         runs.append(f"<w:r>{properties}{body}{'<w:br/>' if i < len(lines) - 1 else ''}</w:r>")
-    paragraph = parse_xml(f"<w:p {nsdecls('w')}><w:pPr>{'<w:keepNext/>' if keep else ''}"
-                          f"<w:spacing w:after=\"0\"/></w:pPr>{''.join(runs)}</w:p>")
-    cell._tc.replace(cell._tc.p_lst[0], paragraph)
+    return (f"<w:p><w:pPr>{'<w:keepNext/>' if keep else ''}<w:spacing w:after=\"0\"/></w:pPr>"
+            f"{''.join(runs)}</w:p>")
 
 
 def _xml_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _table_xml(table: Table, widths_pt, size: float) -> str:
+    """The whole Word table as one piece of XML: fixed column widths (the PDF's), the PDF's cell
+    padding, header rows repeated on each page, spanning cells merged, section rows shaded, three
+    rules (above the header, under it, under the last row); a table of up to :data:`KEEP_ROWS`
+    rows kept on one page with its notes (no row split, every paragraph kept with the next).
+
+    Written at once rather than cell by cell through python-docx, whose per-property calls took
+    ~0.4 s for the example report's 850 cells; the XML is what those calls wrote, element for
+    element."""
+    rows = table.rows
+    twips = [Pt(w).twips for w in widths_pt]
+    n_header = len(table.header)
+    keep = len(rows) <= KEEP_ROWS
+    spans = {(r, first): last for r, first, last in table.spans}
+    margins = "".join(f'<w:{edge} w:w="{round(CELL_PADDING * 20)}" w:type="dxa"/>' for edge in ("left", "right"))
+    out = [f"<w:tbl {nsdecls('w')}><w:tblPr><w:tblW w:type=\"auto\" w:w=\"0\"/><w:tblLayout w:type=\"fixed\"/>"
+           f"<w:tblCellMar>{margins}</w:tblCellMar>"
+           '<w:tblLook w:firstColumn="1" w:firstRow="1" w:lastColumn="0" w:lastRow="0" w:noHBand="0" '
+           'w:noVBand="1" w:val="04A0"/></w:tblPr><w:tblGrid>',
+           "".join(f'<w:gridCol w:w="{w}"/>' for w in twips), "</w:tblGrid>"]
+    for r, row in enumerate(rows):
+        section = r >= n_header and (r - n_header) in table.section_rows
+        row_properties = ("<w:tblHeader w:val=\"true\"/>" if r < n_header else "") + ("<w:cantSplit/>" if keep else "")
+        out.append(f"<w:tr><w:trPr>{row_properties}</w:trPr>" if row_properties else "<w:tr>")
+        c = 0
+        while c < len(row):
+            last = spans.get((r, c), len(row) - 1 if section and c == 0 else c)
+            width = sum(twips[c:last + 1]) if last > c else twips[c]
+            properties = [f'<w:tcW w:type="dxa" w:w="{width}"/>']
+            if last > c:
+                properties.append(f'<w:gridSpan w:val="{last - c + 1}"/>')
+            if section:
+                properties.append('<w:shd w:val="clear" w:color="auto" w:fill="EEF1F5"/>')
+            rules = []
+            if r == 0:
+                rules.append(_rule("top", 8))
+            if r == n_header - 1 or (r < n_header and (r, c) in spans):
+                rules.append(_rule("bottom", 4))
+            if r == len(rows) - 1:
+                rules.append(_rule("bottom", 8))
+            if rules:
+                properties.append(f"<w:tcBorders>{''.join(rules)}</w:tcBorders>")
+            paragraph = _paragraph_xml(row[c], bold=r < n_header or section, size=size,
+                                       keep=keep and (r < len(rows) - 1 or bool(table.footnotes)))
+            out.append(f"<w:tc><w:tcPr>{''.join(properties)}</w:tcPr>{paragraph}</w:tc>")
+            c = last + 1
+        out.append("</w:tr>")
+    out.append("</w:tbl>")
+    return "".join(out)
 
 
 class _Writer:
@@ -156,49 +155,15 @@ class _Writer:
         layout = table_layout(table)
         self._orientation(layout.landscape)
         self.text(table.caption, "caption")
-        rows = table.rows
-        word = self.doc.add_table(rows=len(rows), cols=table.n_columns)
         # the PDF's column widths (measured from the cells' words), so no word breaks here either
-        word.autofit = False
-        _cell_margins(word, CELL_PADDING)
-        widths = [Pt(w) for w in layout.widths]
         size = min(CELL_PT, layout.font_size + CELL_PT - CELL_FONT_SIZE)  # Arial 8 pt is no wider than DejaVu 7.6
-        for column, width in zip(word.columns, widths):
-            column.width = width
-        for row in word.rows:
-            for cell, width in zip(row.cells, widths):
-                cell.width = width
-        n_header = len(table.header)
-        keep = len(rows) <= KEEP_ROWS
-        spans = {(r, first): last for r, first, last in table.spans}
-        for r, row in enumerate(rows):
-            cells = word.rows[r].cells
-            section = r >= n_header and (r - n_header) in table.section_rows
-            if r < n_header:
-                _repeat_header(word.rows[r])
-            c = 0
-            while c < len(row):
-                cell = cells[c]
-                last = spans.get((r, c), len(row) - 1 if section and c == 0 else c)
-                if last > c:
-                    cell = cell.merge(cells[last])
-                _cell_text(cell, row[c], bold=r < n_header or section, size=size,
-                           keep=keep and (r < len(rows) - 1 or bool(table.footnotes)))
-                if section:
-                    _shade(cell, "EEF1F5")
-                if r == 0:
-                    _border(cell, "top", 8)
-                if r == n_header - 1 or (r < n_header and (r, c) in spans):
-                    _border(cell, "bottom", 4)
-                if r == len(rows) - 1:
-                    _border(cell, "bottom", 8)
-                c = last + 1
-        if keep:
-            _keep_together(word)
+        placeholder = self.doc.add_table(rows=0, cols=table.n_columns)._tbl
+        placeholder.getparent().replace(placeholder, parse_xml(_table_xml(table, layout.widths, size)))
+
         note = None
         for i, text in enumerate(table.footnotes):
             note = self.text(text, "note")
-            if i < len(table.footnotes) - 1 and len(rows) <= KEEP_ROWS:
+            if i < len(table.footnotes) - 1 and len(table.rows) <= KEEP_ROWS:
                 note.paragraph_format.keep_with_next = True
         if note is not None:  # the gap below a table is its last note's space after, not an empty line
             note.paragraph_format.space_after = Pt(9)
