@@ -186,3 +186,44 @@ def test_word_and_html_written_in_a_child_equal_those_written_here(tmp_path, mon
     monkeypatch.setattr(report, "Child", Dying)
     assert written("crashed") == serial
     assert len([k for k in serial if k.startswith("docx:word/media/")]) >= 8  # the figures are in it
+
+
+def test_a_child_dies_with_its_parent(tmp_path):
+    """A forked child (R's sections, figures, documents) is killed by the kernel when its parent
+    is killed, even by SIGKILL: nothing computes on for a run that is gone (Linux)."""
+    import signal
+    import sys
+    import time
+
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux's")
+    marker = tmp_path / "child.pid"
+    script = ("import os, time\nfrom bagkit.analyses.background import Child\n"
+              f"def work():\n    open({str(marker)!r}, 'w').write(str(os.getpid()))\n    time.sleep(120)\n"
+              "child = Child(work)\ntime.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    parent = subprocess.Popen([sys.executable, "-c", script], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        child = int(marker.read_text())
+        os.kill(child, 0)  # alive
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(child, signal.SIGKILL)
+            raise AssertionError("the child outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()

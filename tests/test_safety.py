@@ -131,7 +131,9 @@ def test_ctrl_c_while_r_matches_exits_130_and_keeps_the_previous_report(hostile,
             assert count == 1
         (r_copy / script.name).write_text(text)
     runner = tmp_path / "slow_bagkit.py"
-    runner.write_text("import pathlib, sys\nimport bagkit.rbridge as rbridge\n"
+    # SIGINT handled as a terminal's Ctrl-C even where the tests run with it ignored (in the background)
+    runner.write_text("import pathlib, signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                      "import bagkit.rbridge as rbridge\n"
                       f"rbridge.r_scripts_dir = lambda: pathlib.Path({str(r_copy)!r})\n"
                       "from bagkit.cli import cli\ncli(prog_name='bagkit')\n")
     started = tmp_path / "started"

@@ -28,10 +28,30 @@ def can_fork() -> bool:
 
 def fork() -> int:
     """``os.fork()`` without Python 3.12's DeprecationWarning about a multi-threaded process (the
-    threads are BLAS's, which register fork handlers; the child only computes and exits)."""
+    threads are BLAS's, which register fork handlers; the child only computes and exits). The
+    child dies with its parent (see :func:`_die_with_parent`)."""
+    parent = os.getpid()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return os.fork()
+        pid = os.fork()
+    if pid == 0:
+        _die_with_parent(parent)
+    return pid
+
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel kill this child when its parent dies, ``kill -9`` included, so
+    that no child goes on matching or writing for a run that is gone (PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 class Child:
